@@ -1,0 +1,1 @@
+//! The control socket protocol (JSON lines over a UNIX socket) and its client.

@@ -1,0 +1,55 @@
+//! atmate: an automation engine for USB cellular modems.
+//!
+//! # Layout
+//!
+//! Dependencies point downwards only; `tests/layering.rs` enforces the rule for the
+//! pure leaves and the simulator.
+//!
+//! ```text
+//! cli ─> runtime ─> rules ─> script ─> host, event, diag
+//!           ├─> schedule ─> event
+//!           ├─> modem ─> at, sms, ussd, event   (never rules/script/runtime/store)
+//!           ├─> store ─> sms, event
+//!           ├─> config ─> diag
+//!           └─> control (types)
+//! cli ─> control (client), sim, sms (pdu decode)
+//! sim ─> at, sms, ussd                           (never modem)
+//! at, sms, ussd, event, diag: leaves, no tokio, no I/O
+//! ```
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`at`] | AT protocol: byte framer (lines, prompt, finals, two-line URCs), typed responses and URCs, command builder. Pure. |
+//! | [`sms`] | SMS PDUs: DELIVER/SUBMIT/STATUS-REPORT, GSM 03.38, UCS-2, UDH/concatenation, SCTS, splitting. Pure. |
+//! | [`ussd`] | USSD strings by DCS, request encoding, session states. Pure. |
+//! | [`event`] | The `Event` enum and payloads; the words of rules' `when:`. Pure. |
+//! | [`diag`] | `path:line:col` diagnostics with source and caret. Pure. |
+//! | [`host`] | The `Host` trait: what rules and scripts may do; a recording test double. |
+//! | [`modem`] | The actor that owns one port, `ModemHandle`, init, receive pipeline, USSD, sending, health, discovery. |
+//! | [`store`] | SQLite: archive, fragments, outbox, status reports, key-value, journal. |
+//! | [`config`] | `atmate.yaml`: raw serde types, then validated ones. |
+//! | [`rules`] | YAML rules: model, validation, matching, templates, actions, modes, cooldowns. |
+//! | [`script`] | The Rhai engine, sandbox, host API, script loading and hooks. |
+//! | [`schedule`] | Cron (5-field) and interval jobs. |
+//! | [`runtime`] | The only wiring point: modems + store + rules + scripts + schedules, reload, control socket. |
+//! | [`control`] | The control-socket protocol types and client. |
+//! | [`sim`] | The ZTE MF667 simulator (in-process and on pseudo-terminals). Depends on the codecs only. |
+//! | [`cli`] | Command-line subcommands; `main.rs` only calls [`cli::run`]. |
+#![warn(missing_docs, clippy::unwrap_used)]
+
+pub mod at;
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod diag;
+pub mod event;
+pub mod host;
+pub mod modem;
+pub mod rules;
+pub mod runtime;
+pub mod schedule;
+pub mod script;
+pub mod sim;
+pub mod sms;
+pub mod store;
+pub mod ussd;

@@ -1,0 +1,1 @@
+//! Schedules: 5-field crontab expressions (croner) and intervals.

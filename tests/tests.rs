@@ -1,0 +1,10 @@
+//! atmate's integration tests: one binary (ripgrep style). Each module below says what goes in it.
+
+/// The dependency rule between modules (pure leaves, simulator).
+mod layering;
+/// `atmate pdu decode|encode` through the real binary.
+mod pdu_cli;
+/// The simulator on its own: the wire, faults, the control socket, `atmate sim`.
+mod sim;
+/// Real clients against the simulator: Debian's `gammu` on a simulator PTY.
+mod gammu;
