@@ -1,0 +1,118 @@
+//! Settings of one modem, as the engine needs them (the runtime builds these from
+//! `atmate.yaml`).
+
+use std::fmt;
+use std::time::Duration;
+
+/// Which vendor quirks to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Vendor {
+    /// ZTE (MF667 and relatives): `AT+ZOPRT=5` at init, `+ZPAS?` probes, ZTE URCs.
+    #[default]
+    Zte,
+    /// A plain 3GPP 27.007/27.005 modem.
+    Generic,
+}
+
+/// A secret (the SIM PIN): never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself; use only to send it to the modem.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+/// Automatic network recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    /// On by default for ZTE.
+    pub enabled: bool,
+    /// Commands tried in order, one per attempt (the last one repeats).
+    pub steps: Vec<String>,
+    /// Wait after a loss before the first step, and between steps (doubles, capped at 8×).
+    pub backoff: Duration,
+    /// Give up after this many steps (until the network comes back by itself).
+    pub max_attempts: u32,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            enabled: true,
+            steps: vec!["AT+ZOPRT=5".into(), "AT+CFUN=1".into()],
+            backoff: Duration::from_secs(20),
+            max_attempts: 6,
+        }
+    }
+}
+
+/// Settings of one modem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModemConfig {
+    /// Name used in events, logs and rules.
+    pub name: String,
+    /// Vendor quirks.
+    pub vendor: Vendor,
+    /// SIM PIN, if the SIM asks for one.
+    pub pin: Option<Secret>,
+    /// Extra commands appended to the init sequence.
+    pub init_extra: Vec<String>,
+    /// Message storage to use for reading, writing and receiving (`SM`).
+    pub storage: String,
+    /// Timeout for ordinary commands.
+    pub command_timeout: Duration,
+    /// How long to wait for a USSD reply.
+    pub ussd_timeout: Duration,
+    /// Timeout for one `AT+CMGS`.
+    pub send_timeout: Duration,
+    /// Signal/registration probe interval.
+    pub probe_interval: Duration,
+    /// `AT+CPMS?` safety-net interval (a sweep only when counts say so).
+    pub storage_check_interval: Duration,
+    /// Multipart messages with missing parts are delivered (incomplete) after this.
+    pub multipart_timeout: Duration,
+    /// Attempts per outgoing message for transient errors.
+    pub send_attempts: u32,
+    /// Reconnect backoff: first wait.
+    pub reconnect_min: Duration,
+    /// Reconnect backoff: cap.
+    pub reconnect_max: Duration,
+    /// Automatic network recovery.
+    pub recovery: RecoveryConfig,
+}
+
+impl ModemConfig {
+    /// Defaults for a modem called `name`.
+    pub fn new(name: impl Into<String>) -> ModemConfig {
+        ModemConfig {
+            name: name.into(),
+            vendor: Vendor::Zte,
+            pin: None,
+            init_extra: Vec::new(),
+            storage: "SM".into(),
+            command_timeout: Duration::from_secs(10),
+            ussd_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(60),
+            probe_interval: Duration::from_secs(30),
+            storage_check_interval: Duration::from_secs(60),
+            multipart_timeout: Duration::from_secs(600),
+            send_attempts: 3,
+            reconnect_min: Duration::from_millis(250),
+            reconnect_max: Duration::from_secs(30),
+            recovery: RecoveryConfig::default(),
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Transports: what the actor reads and writes. A serial device (tokio-serial),
+//! `tcp://host:port` (ser2net and the like), or anything that yields an
+//! `AsyncRead + AsyncWrite` stream (the in-process simulator, wired by the runtime).
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::discover::{self, Discovery};
+use super::error::ModemError;
+
+/// A byte stream to a modem's AT port.
+pub trait Port: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Port for T {}
+
+/// An open port and the device it is (for logs and `status`).
+pub struct Opened {
+    /// The stream.
+    pub port: Box<dyn Port>,
+    /// Device path or address actually opened (`/dev/ttyUSB3`, `tcp://…`, `sim:if01`).
+    pub device: String,
+}
+
+/// Opens (and re-opens, after a USB drop) a modem's port.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Open the port now, or say why not.
+    async fn connect(&self) -> Result<Opened, ModemError>;
+    /// What this connector opens, for logs (`auto (19d2, if01)`, a path…).
+    fn describe(&self) -> String;
+}
+
+/// Where a serial device is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SerialPath {
+    /// An explicit path (`/dev/ttyUSB1` or a stable `/dev/serial/by-id/…` link;
+    /// a by-id link is resolved at every open, so it follows re-enumeration).
+    Path(PathBuf),
+    /// Find the port by USB vendor:product and interface number (sysfs).
+    Auto(Discovery),
+}
+
+/// A serial device through tokio-serial (115200 8N1 unless configured).
+#[derive(Debug, Clone)]
+pub struct SerialConnector {
+    /// Where the device is.
+    pub path: SerialPath,
+    /// Baud rate.
+    pub baud: u32,
+}
+
+#[async_trait]
+impl Connector for SerialConnector {
+    async fn connect(&self) -> Result<Opened, ModemError> {
+        let path = match &self.path {
+            SerialPath::Path(p) => p.clone(),
+            SerialPath::Auto(d) => {
+                let d = d.clone();
+                tokio::task::spawn_blocking(move || discover::find(&d))
+                    .await
+                    .map_err(|e| ModemError::Open {
+                        device: "auto".into(),
+                        reason: e.to_string(),
+                    })??
+            }
+        };
+        let shown = path.display().to_string();
+        let builder = tokio_serial::new(shown.clone(), self.baud)
+            .data_bits(tokio_serial::DataBits::Eight)
+            .parity(tokio_serial::Parity::None)
+            .stop_bits(tokio_serial::StopBits::One)
+            .flow_control(tokio_serial::FlowControl::None);
+        let stream = tokio_serial::SerialStream::open(&builder).map_err(|e| open_error(&shown, e))?;
+        Ok(Opened {
+            port: Box::new(stream),
+            device: shown,
+        })
+    }
+
+    fn describe(&self) -> String {
+        match &self.path {
+            SerialPath::Path(p) => p.display().to_string(),
+            SerialPath::Auto(d) => d.describe(),
+        }
+    }
+}
+
+fn open_error(device: &str, e: tokio_serial::Error) -> ModemError {
+    use tokio_serial::ErrorKind;
+    // tokio-serial opens exclusively (TIOCEXCL); a second open fails. It reports that
+    // as NoDevice with "Device or resource busy"; permission problems come as Io.
+    let text = e.to_string();
+    let reason = if text.contains("busy") || matches!(e.kind, ErrorKind::NoDevice) && text.contains("resource") {
+        format!(
+            "{text}: another program holds the port (ModemManager, gammu-smsd, smstools, \
+             a second atmate?); `fuser -v {device}` shows which, and \
+             `systemctl stop ModemManager` or a udev rule with ID_MM_DEVICE_IGNORE=1 frees it"
+        )
+    } else if text.contains("ermission") {
+        format!("{text}: add your user to the `dialout` group (and log in again)")
+    } else if text.contains("No such file") || matches!(e.kind, ErrorKind::NoDevice) {
+        format!("{text}: the device is not there (unplugged, or in CD-ROM/web mode: see `atmate modeswitch`)")
+    } else {
+        text
+    };
+    ModemError::Open {
+        device: device.to_owned(),
+        reason,
+    }
+}
+
+/// `tcp://host:port` (ser2net and the like).
+#[derive(Debug, Clone)]
+pub struct TcpConnector {
+    /// `host:port`.
+    pub addr: String,
+}
+
+#[async_trait]
+impl Connector for TcpConnector {
+    async fn connect(&self) -> Result<Opened, ModemError> {
+        let s = tokio::net::TcpStream::connect(&self.addr)
+            .await
+            .map_err(|e| ModemError::Open {
+                device: format!("tcp://{}", self.addr),
+                reason: e.to_string(),
+            })?;
+        // AT traffic is tiny and latency-bound.
+        let _ = s.set_nodelay(true);
+        Ok(Opened {
+            port: Box::new(s),
+            device: format!("tcp://{}", self.addr),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("tcp://{}", self.addr)
+    }
+}
+
+type ConnectFn =
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<Opened, ModemError>> + Send>> + Send + Sync;
+
+/// A connector made of a closure: how the runtime plugs in the in-process simulator
+/// (the modem engine must not know the simulator).
+#[derive(Clone)]
+pub struct FnConnector {
+    name: String,
+    f: Arc<ConnectFn>,
+}
+
+impl FnConnector {
+    /// A connector called `name` that opens with `f`.
+    pub fn new<F, Fut>(name: impl Into<String>, f: F) -> FnConnector
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Opened, ModemError>> + Send + 'static,
+    {
+        FnConnector {
+            name: name.into(),
+            f: Arc::new(move || Box::pin(f())),
+        }
+    }
+}
+
+#[async_trait]
+impl Connector for FnConnector {
+    async fn connect(&self) -> Result<Opened, ModemError> {
+        (self.f)().await
+    }
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
