@@ -236,8 +236,8 @@ pub struct LinkEvent {
     pub modem: String,
     /// New state.
     pub state: LinkState,
-    /// Serial port or data interface.
-    pub kind: LinkKind,
+    /// Serial port or data interface (named `via`, because `kind` is the event's tag).
+    pub via: LinkKind,
     /// Device path or interface name.
     pub device: Option<String>,
     /// Why it went down.
@@ -413,7 +413,7 @@ mod tests {
         let e = Event::Link(LinkEvent {
             modem: "main".into(),
             state: LinkState::Down,
-            kind: LinkKind::Serial,
+            via: LinkKind::Serial,
             device: None,
             reason: Some("EOF".into()),
             downtime_ms: None,
@@ -421,6 +421,9 @@ mod tests {
         let v = e.to_json();
         assert_eq!(v["kind"], "link");
         assert_eq!(v["state"], "down");
+        assert_eq!(v["via"], "serial");
+        let back: Event = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
         assert_eq!(e.kind(), "link");
         assert_eq!(e.modem(), Some("main"));
     }

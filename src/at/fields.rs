@@ -201,7 +201,9 @@ mod tests {
 
     #[test]
     fn it_reads_parenthesised_groups() {
-        let f = split(r#"(2,"o2 - de","o2 - de","26207",2),(3,"Telekom.de","TDG","26201",0),,(0,1,2,3,4),(0,1,2)"#);
+        let f = split(
+            r#"(2,"o2 - de","o2 - de","26207",2),(3,"Telekom.de","TDG","26201",0),,(0,1,2,3,4),(0,1,2)"#,
+        );
         assert_eq!(f.len(), 5);
         assert_eq!(f[0], Field::Group(r#"2,"o2 - de","o2 - de","26207",2"#));
         assert!(f[2].is_empty());

@@ -258,7 +258,10 @@ const CMS_TABLE: &[(u16, &str)] = &[
     (95, "invalid message, unspecified"),
     (96, "invalid mandatory information"),
     (97, "message type non-existent or not implemented"),
-    (98, "message not compatible with short message protocol state"),
+    (
+        98,
+        "message not compatible with short message protocol state",
+    ),
     (99, "information element non-existent or not implemented"),
     (111, "protocol error, unspecified"),
     (127, "interworking, unspecified"),
@@ -403,7 +406,10 @@ mod tests {
             ("CONNECT", Final::Connect(None)),
             ("CONNECT 7200000", Final::Connect(Some("7200000".into()))),
             ("+CME ERROR: 10", Final::CmeError(CmeCode::Number(10))),
-            ("+CME ERROR: SIM busy", Final::CmeError(CmeCode::Text("SIM busy".into()))),
+            (
+                "+CME ERROR: SIM busy",
+                Final::CmeError(CmeCode::Text("SIM busy".into())),
+            ),
             ("+CMS ERROR: 322", Final::CmsError(CmsCode::Number(322))),
             ("+CMS ERROR:304", Final::CmsError(CmsCode::Number(304))),
             ("OK  ", Final::Ok),
@@ -419,14 +425,29 @@ mod tests {
     #[test]
     fn v0_digits_follow_v250_table_1() {
         assert_eq!(Final::from_v0_digit(b'0'), Some(V0Code::Final(Final::Ok)));
-        assert_eq!(Final::from_v0_digit(b'1'), Some(V0Code::Final(Final::Connect(None))));
+        assert_eq!(
+            Final::from_v0_digit(b'1'),
+            Some(V0Code::Final(Final::Connect(None)))
+        );
         assert_eq!(Final::from_v0_digit(b'2'), Some(V0Code::Ring));
-        assert_eq!(Final::from_v0_digit(b'3'), Some(V0Code::Final(Final::NoCarrier)));
-        assert_eq!(Final::from_v0_digit(b'4'), Some(V0Code::Final(Final::Error)));
+        assert_eq!(
+            Final::from_v0_digit(b'3'),
+            Some(V0Code::Final(Final::NoCarrier))
+        );
+        assert_eq!(
+            Final::from_v0_digit(b'4'),
+            Some(V0Code::Final(Final::Error))
+        );
         assert_eq!(Final::from_v0_digit(b'5'), None);
-        assert_eq!(Final::from_v0_digit(b'6'), Some(V0Code::Final(Final::NoDialtone)));
+        assert_eq!(
+            Final::from_v0_digit(b'6'),
+            Some(V0Code::Final(Final::NoDialtone))
+        );
         assert_eq!(Final::from_v0_digit(b'7'), Some(V0Code::Final(Final::Busy)));
-        assert_eq!(Final::from_v0_digit(b'8'), Some(V0Code::Final(Final::NoAnswer)));
+        assert_eq!(
+            Final::from_v0_digit(b'8'),
+            Some(V0Code::Final(Final::NoAnswer))
+        );
         assert_eq!(Final::from_v0_digit(b'9'), None);
     }
 
@@ -511,7 +532,13 @@ mod tests {
 
     #[test]
     fn display_round_trips_and_describe_adds_meaning() {
-        for s in ["OK", "+CME ERROR: 14", "+CMS ERROR: SIM busy", "CONNECT 9600", "NO DIALTONE"] {
+        for s in [
+            "OK",
+            "+CME ERROR: 14",
+            "+CMS ERROR: SIM busy",
+            "CONNECT 9600",
+            "NO DIALTONE",
+        ] {
             assert_eq!(Final::parse(s).expect("final").to_string(), s);
         }
         assert_eq!(

@@ -19,7 +19,10 @@ pub struct ExpandError {
 
 /// Expand every reference in `value`, looking variables up with `env`. All problems are
 /// returned, not just the first.
-pub fn expand(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Vec<ExpandError>> {
+pub fn expand(
+    value: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, Vec<ExpandError>> {
     let mut out = String::with_capacity(value.len());
     let mut errors = Vec::new();
     let mut rest = value;
@@ -115,7 +118,10 @@ mod tests {
     #[test]
     fn dollars_that_are_not_references_stay() {
         assert_eq!(expand("cost $5", &env).as_deref(), Ok("cost $5"));
-        assert_eq!(expand("$${ATMATE_PIN}", &env).as_deref(), Ok("${ATMATE_PIN}"));
+        assert_eq!(
+            expand("$${ATMATE_PIN}", &env).as_deref(),
+            Ok("${ATMATE_PIN}")
+        );
         assert_eq!(expand("a$", &env).as_deref(), Ok("a$"));
     }
 

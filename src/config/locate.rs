@@ -111,7 +111,11 @@ pub fn find_with(
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
-        .or_else(|| env("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".config")));
+        .or_else(|| {
+            env("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        });
     if let Some(x) = xdg {
         candidates.push((x.join("atmate").join("atmate.yaml"), Origin::UserConfig));
     }
@@ -134,13 +138,23 @@ mod tests {
     use super::*;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<OsString> {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| OsString::from(v))
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| OsString::from(v))
+        }
     }
 
     #[test]
     fn flag_wins_and_must_exist() {
         let env = env_of(&[("ATMATE_CONFIG", "/env/a.yaml")]);
-        let got = find_with(Some(Path::new("/flag/a.yaml")), &env, Path::new("/w"), &|_| true);
+        let got = find_with(
+            Some(Path::new("/flag/a.yaml")),
+            &env,
+            Path::new("/w"),
+            &|_| true,
+        );
         assert_eq!(
             got,
             Ok(Located {
@@ -148,7 +162,12 @@ mod tests {
                 origin: Origin::Flag
             })
         );
-        let got = find_with(Some(Path::new("/flag/a.yaml")), &env, Path::new("/w"), &|_| false);
+        let got = find_with(
+            Some(Path::new("/flag/a.yaml")),
+            &env,
+            Path::new("/w"),
+            &|_| false,
+        );
         assert_eq!(
             got.expect_err("missing").to_string(),
             "config file /flag/a.yaml (from --config) does not exist"
@@ -158,7 +177,9 @@ mod tests {
     #[test]
     fn env_var_then_the_usual_places_in_order() {
         let env = env_of(&[("ATMATE_CONFIG", "/env/a.yaml")]);
-        let got = find_with(None, &env, Path::new("/w"), &|p| p == Path::new("/env/a.yaml"));
+        let got = find_with(None, &env, Path::new("/w"), &|p| {
+            p == Path::new("/env/a.yaml")
+        });
         assert_eq!(got.map(|l| l.origin), Ok(Origin::Env));
 
         let env = env_of(&[("XDG_CONFIG_HOME", "/x"), ("HOME", "/h")]);
@@ -188,8 +209,15 @@ mod tests {
                 ]
             }
         );
-        assert!(err.to_string().starts_with("no atmate.yaml found (tried /w/config/atmate.yaml, "));
-        let ok = find_with(None, &env, Path::new("/w"), &|p| p == Path::new("/h/.config/atmate/atmate.yaml"));
-        assert_eq!(ok.map(|l| l.to_string()).as_deref(), Ok("/h/.config/atmate/atmate.yaml (from XDG_CONFIG_HOME)"));
+        assert!(err
+            .to_string()
+            .starts_with("no atmate.yaml found (tried /w/config/atmate.yaml, "));
+        let ok = find_with(None, &env, Path::new("/w"), &|p| {
+            p == Path::new("/h/.config/atmate/atmate.yaml")
+        });
+        assert_eq!(
+            ok.map(|l| l.to_string()).as_deref(),
+            Ok("/h/.config/atmate/atmate.yaml (from XDG_CONFIG_HOME)")
+        );
     }
 }

@@ -477,7 +477,10 @@ mod tests {
     #[test]
     fn default_recovery_depends_on_the_vendor() {
         assert!(Recovery::default_for(Vendor::Zte).enabled);
-        assert_eq!(Recovery::default_for(Vendor::Zte).steps, ["AT+ZOPRT=5", "AT+CFUN=1"]);
+        assert_eq!(
+            Recovery::default_for(Vendor::Zte).steps,
+            ["AT+ZOPRT=5", "AT+CFUN=1"]
+        );
         assert!(!Recovery::default_for(Vendor::Generic).enabled);
         assert_eq!(Discovery::hex(0x19d2), "19d2");
         assert_eq!(Discovery::hex(0x16), "0016");

@@ -374,6 +374,13 @@ impl<'t> Sink<'t> {
     pub fn has_errors(&self) -> bool {
         self.diags.has_errors()
     }
+
+    /// The diagnostics in file order (line, then column), as users read them.
+    pub fn into_sorted(self) -> Diagnostics {
+        let mut v = self.diags.0;
+        v.sort_by_key(|d| (d.line, d.col));
+        Diagnostics(v)
+    }
 }
 
 /// A mapping being read: take the keys you know, then [`Map::finish`] reports the rest

@@ -190,7 +190,7 @@ impl Actor {
                             self.emit(Event::Link(LinkEvent {
                                 modem: self.cfg.name.clone(),
                                 state: LinkState::Up,
-                                kind: LinkKind::Serial,
+                                via: LinkKind::Serial,
                                 device: Some(opened.device.clone()),
                                 reason: None,
                                 downtime_ms: downtime.map(|d| d.as_millis() as u64),
@@ -302,7 +302,7 @@ impl Actor {
         self.emit(Event::Link(LinkEvent {
             modem: self.cfg.name.clone(),
             state: LinkState::Down,
-            kind: LinkKind::Serial,
+            via: LinkKind::Serial,
             device: None,
             reason: Some(reason.to_owned()),
             downtime_ms: None,

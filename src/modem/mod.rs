@@ -13,7 +13,6 @@
 //! | `discover.rs` | finding the port again by USB ids in sysfs after re-enumeration |
 //! | `persist.rs` | the `Persist` trait and an in-memory implementation |
 
-// (enabled once the at framer lands)
 // mod actor;
 pub mod config;
 pub mod discover;

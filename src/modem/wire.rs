@@ -97,7 +97,7 @@ pub(crate) struct Wire {
 impl Wire {
     pub(crate) fn new() -> Wire {
         Wire {
-            framer: at::framer::Framer::new(),
+            framer: at::framer::Framer::new(at::framer::FramerOptions::default()),
         }
     }
 
@@ -117,29 +117,34 @@ impl Wire {
 
     /// The next complete item, if the buffer holds one.
     pub(crate) fn next_item(&mut self) -> Option<Item> {
-        let frame = self.framer.next_frame()?;
-        Some(match frame {
-            at::framer::Frame::Line(l) => classify_line(l),
-            at::framer::Frame::Echo(l) => Item::Echo(l),
-            at::framer::Frame::Prompt => Item::Prompt,
-            at::framer::Frame::Final(f) => Item::Final(FinalInfo::from_final(&f)),
-            at::framer::Frame::TwoLine { header, body } => {
+        use at::framer::Item as F;
+        Some(match self.framer.next_item()? {
+            Err(at::framer::FrameError::LineTooLong { discard, .. }) => Item::Garbage(discard),
+            Err(_) => Item::Garbage(0),
+            Ok(F::Line(l)) => classify_line(l),
+            Ok(F::Echo(l)) => Item::Echo(l),
+            Ok(F::Prompt) => Item::Prompt,
+            Ok(F::Final(f)) => Item::Final(FinalInfo::from_final(&f)),
+            Ok(F::Message { header, body }) => {
                 let pdu = body.trim().to_owned();
                 if header.starts_with("+CDS") {
                     Item::Urc(Urc::Report { pdu })
-                } else {
+                } else if header.starts_with("+CMT") {
                     Item::Urc(Urc::Deliver { pdu })
+                } else {
+                    // +CBM (cell broadcast): not handled yet.
+                    Item::Urc(Urc::Other(header))
                 }
             }
-            at::framer::Frame::Discarded(n) => Item::Garbage(n),
         })
     }
 }
 
 fn classify_line(line: String) -> Item {
-    match at::urc::Urc::parse(&line) {
-        Some(u) => Item::Urc(map_urc(u, &line)),
-        None => Item::Line(line),
+    if at::urc::is_unsolicited(&line) {
+        Item::Urc(map_urc(at::urc::Urc::parse(&line), &line))
+    } else {
+        Item::Line(line)
     }
 }
 
@@ -148,25 +153,27 @@ fn map_urc(u: at::urc::Urc, line: &str) -> Urc {
     match u {
         A::Cmti { mem, index } => Urc::NewMessage { mem, index },
         A::Cdsi { mem, index } => Urc::NewReport { mem, index },
-        A::Cusd { m, text, dcs } => {
-            let dcs = dcs.unwrap_or(15);
-            let decoded = match text {
+        A::Cmt { pdu, .. } => Urc::Deliver { pdu },
+        A::Cds { pdu, .. } => Urc::Report { pdu },
+        A::Cusd(c) => {
+            let dcs = c.dcs.unwrap_or(15);
+            let text = match c.text {
                 None => String::new(),
-                Some(t) => crate::ussd::decode(&t, dcs).unwrap_or(t),
+                Some(t) => decode_ussd(t, dcs),
             };
             Urc::Ussd {
-                status: m,
-                text: decoded,
+                status: c.m,
+                text,
                 dcs,
             }
         }
         A::Creg(r) => Urc::Registration {
-            stat: r.stat,
+            stat: r.stat.code(),
             lac: r.lac,
             ci: r.ci,
             raw: line.to_owned(),
         },
-        A::Zpasr { net, .. } => Urc::Tech(net),
+        A::Zpasr(z) => Urc::Tech(z.net),
         A::Ring => Urc::Ring { call_type: None },
         A::Cring { call_type } => Urc::Ring {
             call_type: Some(call_type),
@@ -176,27 +183,21 @@ fn map_urc(u: at::urc::Urc, line: &str) -> Urc {
     }
 }
 
-/// When a URC-looking line is the answer to the running command (`+CREG: 2,1,…` to
-/// `AT+CREG?`, `+CUSD` never), give it back as a response line.
+/// The USSD text by DCS (undecodable strings are kept as they came).
+fn decode_ussd(t: String, _dcs: u8) -> String {
+    // (switched to crate::ussd once that codec lands)
+    t
+}
+
+/// While a command waits for its answer, a line the framer saw as a URC may be that
+/// answer (`+CREG: 2,1,…` to `AT+CREG?`): `at::urc::classify` decides, including
+/// ZTE's habit of mixing an unsolicited `+CREG: <stat>` into the reply (oFono).
 pub(crate) fn urc_as_response(u: &Urc, expect: Option<&str>) -> Option<String> {
-    let expect = expect?;
-    match u {
-        // ZTE may put an unsolicited `+CREG: <stat>` inside the `AT+CREG?` reply; the
-        // solicited form always has `<n>` first, so it has at least two fields
-        // (oFono skips lines whose second field is not a single digit).
-        Urc::Registration { raw, .. }
-            if (expect == "+CREG" && raw.starts_with("+CREG"))
-                || (expect == "+CGREG" && raw.starts_with("+CGREG")) =>
-        {
-            let fields = at::fields::split(raw.split_once(':').map(|(_, r)| r).unwrap_or(""));
-            let second_is_digit = fields
-                .get(1)
-                .is_some_and(|f| f.text().len() == 1 && f.text().as_bytes()[0].is_ascii_digit());
-            second_is_digit.then(|| raw.clone())
-        }
-        Urc::Other(l) if l.starts_with(expect) => Some(l.clone()),
-        _ => None,
-    }
+    let raw = match u {
+        Urc::Registration { raw, .. } | Urc::Other(raw) => raw,
+        _ => return None,
+    };
+    (at::urc::classify(raw, expect) == at::urc::LineKind::Response).then(|| raw.clone())
 }
 
 /// The information-response prefix a command expects (`AT+CMGR=1` → `+CMGR`).
@@ -258,67 +259,80 @@ pub(crate) fn stat_to_state(stat: u8) -> NetworkState {
 }
 
 pub(crate) fn parse_csq(line: &str) -> Option<u8> {
-    at::response::Csq::parse(line).map(|c| c.rssi)
+    at::response::Csq::parse(line).ok().map(|c| c.rssi)
 }
 
 /// The solicited `+CREG: <n>,<stat>[,<lac>,<ci>]`.
 pub(crate) fn parse_creg(line: &str) -> Option<(u8, Option<String>, Option<String>)> {
-    let r = at::response::Creg::parse_solicited(line)?;
-    Some((r.stat, r.lac, r.ci))
+    let r = at::response::Registration::parse(line).ok()?;
+    Some((r.stat.code(), r.lac, r.ci))
 }
 
 pub(crate) fn parse_cops(line: &str) -> Option<String> {
-    at::response::Cops::parse(line).and_then(|c| c.operator)
+    at::response::Cops::parse(line).ok().and_then(|c| c.operator)
 }
 
 pub(crate) fn parse_zpas(line: &str) -> Option<String> {
-    at::response::Zpas::parse(line).map(|z| z.net)
+    at::response::ZteNetwork::parse(line).ok().map(|z| z.net)
 }
 
+/// `READY`, `SIM PIN`, `SIM PUK`, … as the modem printed it.
 pub(crate) fn parse_cpin(line: &str) -> Option<String> {
-    at::response::parse_cpin(line)
+    use at::response::PinStatus as P;
+    Some(match at::response::PinStatus::parse(line).ok()? {
+        P::Ready => "READY".into(),
+        P::SimPin => "SIM PIN".into(),
+        P::SimPuk => "SIM PUK".into(),
+        P::SimPin2 => "SIM PIN2".into(),
+        P::SimPuk2 => "SIM PUK2".into(),
+        P::PhSimPin => "PH-SIM PIN".into(),
+        P::PhNetPin => "PH-NET PIN".into(),
+        P::PhNetPuk => "PH-NET PUK".into(),
+        P::Other(s) => s,
+    })
 }
 
 pub(crate) fn parse_zpinpuk(line: &str) -> Option<(u32, u32)> {
-    at::response::parse_zpinpuk(line)
+    at::response::PinRetries::parse(line)
+        .ok()
+        .map(|r| (u32::from(r.pin), u32::from(r.puk)))
 }
 
 pub(crate) fn parse_cmgs(line: &str) -> Option<u8> {
-    at::response::parse_cmgs(line)
+    at::response::SendResult::parse(line).ok().map(|r| r.mr)
 }
 
-/// `(mem, used, total)` for the three memories of `+CPMS?`.
+/// `(mem, used, total)` for the memories of `+CPMS?`.
 pub(crate) fn parse_cpms(line: &str) -> Option<Vec<(String, u32, u32)>> {
-    at::response::Cpms::parse(line).map(|c| {
-        c.memories
+    at::response::Cpms::parse(line).ok().map(|c| {
+        c.stores
             .into_iter()
             .map(|m| (m.name.unwrap_or_default(), m.used, m.total))
             .collect()
     })
 }
 
-/// `(index, pdu)` pairs from a `+CMGL`/`+CMGR` answer in PDU mode. `+CMGR` has no
-/// index in the header; the caller knows it.
+/// `(index, pdu)` pairs from a `+CMGL`/`+CMGR` answer in PDU mode (`+CMGR` has no
+/// index in its header: 0 is returned, the caller knows the index).
 pub(crate) fn pdu_of_listing(lines: &[String]) -> Vec<(u32, String)> {
-    let mut out = Vec::new();
-    let mut header: Option<u32> = None;
-    for l in lines {
-        if let Some(rest) = l.strip_prefix("+CMGL:") {
-            header = at::fields::split(rest).first().and_then(|f| f.int());
-            continue;
-        }
-        if l.starts_with("+CMGR:") {
-            header = Some(0);
-            continue;
-        }
-        if let Some(idx) = header.take() {
-            let pdu = l.trim();
-            if !pdu.is_empty() {
-                out.push((idx, pdu.to_owned()));
-            }
+    let parsed = if lines.iter().any(|l| l.starts_with("+CMGR")) {
+        at::response::parse_cmgr(lines).map(|m| m.into_iter().collect::<Vec<_>>())
+    } else {
+        at::response::parse_cmgl(lines)
+    };
+    match parsed {
+        Ok(msgs) => msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                at::response::StoredMessage::Pdu(p) => Some((p.index.unwrap_or(0), p.pdu)),
+                _ => None,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable message listing");
+            Vec::new()
         }
     }
-    out
 }
 
 /// What a stored or delivered PDU turned out to be.
@@ -354,7 +368,7 @@ pub(crate) fn decode_pdu(modem: &str, hex: &str) -> Decoded {
                 sms::Encoding::Ucs2 => TextEncoding::Ucs2,
                 sms::Encoding::EightBit => TextEncoding::EightBit,
             },
-            class: d.class(),
+            class: d.dcs.class,
             concat: d.user_data.concat.map(|c| ConcatInfo {
                 reference: c.reference,
                 total: c.total,
@@ -362,11 +376,11 @@ pub(crate) fn decode_pdu(modem: &str, hex: &str) -> Decoded {
             }),
         }),
         Ok(sms::Pdu::StatusReport(r)) => Decoded::Report(ReportInfo {
-            reference: r.mr,
+            reference: r.message_reference,
             recipient: r.recipient.to_string(),
             st: r.status,
-            meaning: r.status_class().to_string(),
-            scts: Some(r.scts),
+            meaning: r.delivery().as_str().to_string(),
+            scts: Some(r.timestamp),
             discharge: Some(r.discharge),
         }),
         Ok(sms::Pdu::Submit(_)) => Decoded::Submit,

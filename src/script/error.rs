@@ -107,7 +107,21 @@ impl ScriptError {
                 _ => break,
             }
         }
-        let (line, col) = place(cur.position());
+        // Some failures have no place of their own (an operation-limit stop inside an
+        // empty `loop {}` body); fall back to the nearest call site that has one.
+        let mut pos = cur.position();
+        if pos.is_none() {
+            let mut outer = err;
+            while let EvalAltResult::ErrorInFunctionCall(_, _, inner, p)
+            | EvalAltResult::ErrorInModule(_, inner, p) = outer
+            {
+                if !p.is_none() {
+                    pos = *p;
+                }
+                outer = inner;
+            }
+        }
+        let (line, col) = place(pos);
         let (kind, mut message) = describe(cur);
         if !chain.is_empty() {
             message.push_str(" (in ");

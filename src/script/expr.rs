@@ -144,8 +144,9 @@ pub(crate) fn json_to_dynamic(v: &serde_json::Value) -> Result<Dynamic, ScriptEr
     })
 }
 
-/// Rhai value → JSON (`()` becomes `null`). Values JSON cannot hold (function
-/// pointers, custom types) are an error naming their type.
+/// Rhai value → JSON (`()` becomes `null`, a function pointer its name, a time stamp
+/// or other custom type its type name; Rhai's serializer never fails on its own
+/// types, the error is for completeness).
 pub(crate) fn dynamic_to_json(v: &Dynamic) -> Result<serde_json::Value, ScriptError> {
     serde_json::to_value(v).map_err(|e| {
         ScriptError::new(

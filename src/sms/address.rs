@@ -50,7 +50,12 @@ impl Address {
         if digits.is_empty() {
             return Err(bad("no digits"));
         }
-        if let Some(c) = digits.chars().find(|c| semi_octet_of(*c).is_none()) {
+        // Only what a user dials; the C–E semi-octets (`a`–`c`) are decoded but never
+        // parsed, so a sender name like "cab" stays alphanumeric.
+        if let Some(c) = digits
+            .chars()
+            .find(|c| !(c.is_ascii_digit() || *c == '*' || *c == '#'))
+        {
             return Err(bad(&format!(
                 "{c:?} is not a digit, '*' or '#' (an alphanumeric address is only allowed as a sender)"
             )));
@@ -322,6 +327,11 @@ mod tests {
             Address::parse_sender("+4917").expect("num").toa,
             TOA_INTERNATIONAL
         );
+        assert_eq!(
+            Address::parse_sender("cab").expect("alnum").toa,
+            TOA_ALPHANUMERIC
+        );
+        assert!(Address::parse("abc").is_err());
         assert!(Address::parse_sender("TwelveChars!").is_err());
         assert!(Address::parse_sender("Привет").is_err());
     }

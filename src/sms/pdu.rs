@@ -743,7 +743,7 @@ pub fn from_hex(hex: &str) -> Result<Vec<u8>, PduError> {
             digits: nibbles.len(),
         });
     }
-    Ok(nibbles.chunks(2).map(|p| p[0] << 4 | p[1]).collect())
+    Ok(nibbles.chunks(2).map(|p| (p[0] << 4) | p[1]).collect())
 }
 
 /// Decode what a modem prints in `+CMGR`/`+CMGL`/`+CMT`/`+CDS`: hex, SMSC prefix included.
@@ -780,7 +780,7 @@ pub fn smsc_prefix_len(bytes: &[u8]) -> Option<usize> {
 
 fn decode_in(r: &mut Reader<'_>, smsc: Option<Address>) -> Result<Pdu, PduError> {
     let fo_offset = r.offset();
-    let first = r.byte("first octet")?;
+    let first = r.byte("TP-MTI/flags")?;
     match first & fo::MTI_MASK {
         0b00 => Ok(Pdu::Deliver(Deliver::read(r, smsc, first)?)),
         0b01 => Ok(Pdu::Submit(Submit::read(r, smsc, first)?)),
@@ -805,3 +805,6 @@ pub fn join_parts<'a>(parts: impl IntoIterator<Item = &'a UserData>) -> String {
     }
     parts.iter().map(|p| p.text.as_str()).collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,7 +14,7 @@ fn bcd(o: u8) -> Option<u32> {
 }
 
 fn to_bcd(v: u32) -> u8 {
-    ((v % 10) << 4 | (v / 10) % 10) as u8
+    (((v % 10) << 4) | ((v / 10) % 10)) as u8
 }
 
 /// Seven SCTS octets → date-time with the sender's offset. `Err` says which part is wrong.

@@ -10,10 +10,10 @@ use chrono::{DateTime, FixedOffset};
 use super::address::Address;
 use super::dcs::{Dcs, Encoding};
 use super::error::PduError;
+use super::gsm7;
 use super::pdu::{Deliver, EncodedPdu, Pdu, Submit, UserData};
 use super::scts::ValidityPeriod;
 use super::udh::Concat;
-use super::{gsm7, ucs2};
 
 /// A text cut into parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,6 +300,7 @@ pub fn build_deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sms::ucs2;
 
     #[test]
     fn short_texts_stay_single_part() {

@@ -583,7 +583,13 @@ pub(crate) mod tests {
             })
             .unwrap_err();
         assert!(
-            matches!(err, StoreError::Invalid { op: "archive_single", .. }),
+            matches!(
+                err,
+                StoreError::Invalid {
+                    op: "archive_single",
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert_eq!(s.stats().unwrap().inbox, 0);
@@ -660,7 +666,13 @@ pub(crate) mod tests {
         let texts: Vec<_> = mine.iter().map(|m| m.text.clone().unwrap()).collect();
         assert_eq!(
             texts,
-            ["message 4", "message 3", "message 2", "message 1", "message 0"]
+            [
+                "message 4",
+                "message 3",
+                "message 2",
+                "message 1",
+                "message 0"
+            ]
         );
 
         let since = s
@@ -697,7 +709,10 @@ pub(crate) mod tests {
         assert!(s.undispatched(Some("other")).unwrap().is_empty());
         assert_eq!(s.stats().unwrap().undispatched, 1);
         let err = s.mark_dispatched(9999).unwrap_err();
-        assert!(matches!(err, StoreError::NotFound { id: 9999, .. }), "{err:?}");
+        assert!(
+            matches!(err, StoreError::NotFound { id: 9999, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -705,12 +720,18 @@ pub(crate) mod tests {
         let s = Store::open_in_memory().unwrap();
         let id = s.archive_single(&e1()).unwrap().id();
         s.write("test", |tx| {
-            tx.execute("UPDATE inbox SET received_at = 'yesterday' WHERE id = ?1", [id])?;
+            tx.execute(
+                "UPDATE inbox SET received_at = 'yesterday' WHERE id = ?1",
+                [id],
+            )?;
             Ok(())
         })
         .unwrap();
         let err = s.message(id).unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt { op: "message", .. }), "{err:?}");
+        assert!(
+            matches!(err, StoreError::Corrupt { op: "message", .. }),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("received_at"), "{err}");
     }
 }

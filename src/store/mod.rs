@@ -45,11 +45,29 @@ use rusqlite::{Connection, OpenFlags, Row, Transaction, TransactionBehavior};
 
 use crate::event::TextEncoding;
 
+mod archive;
 mod error;
+mod fragments;
+mod journal;
+mod kv;
 mod migrations;
+mod number;
+mod outbox;
+mod reports;
 
+pub use archive::{Archived, InboxMessage, InboxQuery, NewSms};
 pub use error::StoreError;
+pub use fragments::{
+    FragmentOutcome, NewFragment, OpenFragmentSet, GAP_MARKER, SAME_MESSAGE_WINDOW,
+};
+pub use journal::JournalEntry;
 pub use migrations::{schema_sql, SCHEMA_VERSION};
+pub use number::numbers_match;
+pub use outbox::{
+    DeliveryState, NewOutgoing, OutboxQuery, Outgoing, OutgoingPart, OutgoingState, PartState,
+    Retry,
+};
+pub use reports::{delivery_state, NewStatusReport, StatusMatch, StatusRecorded};
 
 use error::Fail;
 
@@ -424,6 +442,175 @@ mod tests {
             .query_row("SELECT count(*) FROM kv", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn many_threads_archiving_the_same_and_distinct_messages_store_each_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("atmate.db")).unwrap();
+        const THREADS: u32 = 8;
+        const SHARED: u32 = 40;
+        const OWN: u32 = 10;
+        const LONG: u16 = 5; // multipart messages of 3 parts, sent by every thread
+        let (new, dup, complete) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        std::thread::scope(|scope| {
+            for t in 0..THREADS {
+                let store = store.clone();
+                let (new, dup, complete) = (&new, &dup, &complete);
+                scope.spawn(move || {
+                    // Every thread sees the shared messages, each in its own order.
+                    for k in 0..SHARED {
+                        let i = (k + t * 7) % SHARED;
+                        match store
+                            .archive_single(&archive::tests::nth("+4917612345678", i))
+                            .unwrap()
+                        {
+                            Archived::New(_) => new.fetch_add(1, Ordering::SeqCst),
+                            Archived::Duplicate(_) => dup.fetch_add(1, Ordering::SeqCst),
+                        };
+                    }
+                    for i in 0..OWN {
+                        let from = format!("+491510000000{t}");
+                        let a = store
+                            .archive_single(&archive::tests::nth(&from, i))
+                            .unwrap();
+                        assert!(a.is_new());
+                        new.fetch_add(1, Ordering::SeqCst);
+                    }
+                    for r in 0..LONG {
+                        for k in 0..3u8 {
+                            let seq = (k + t as u8) % 3 + 1;
+                            let scts = archive::tests::scts("2024-03-15T14:30:00+02:00")
+                                + chrono::Duration::seconds(i64::from(seq));
+                            let f = NewFragment {
+                                modem: "main".into(),
+                                number: "+4917612345678".into(),
+                                reference: r,
+                                total: 3,
+                                seq,
+                                text: format!("{r}.{seq} "),
+                                encoding: TextEncoding::Gsm7,
+                                class: None,
+                                smsc: None,
+                                scts: Some(scts),
+                                received_at: Utc::now(),
+                                pdu: format!("0791{r:04X}{seq:02X}"),
+                            };
+                            if let FragmentOutcome::Complete { .. } =
+                                store.save_fragment(&f).unwrap()
+                            {
+                                complete.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let distinct = (SHARED + THREADS * OWN) as usize;
+        assert_eq!(new.load(Ordering::SeqCst), distinct);
+        assert_eq!(
+            dup.load(Ordering::SeqCst),
+            ((THREADS - 1) * SHARED) as usize
+        );
+        assert_eq!(complete.load(Ordering::SeqCst), usize::from(LONG));
+        let stats = store.stats().unwrap();
+        assert_eq!(stats.inbox as usize, distinct + usize::from(LONG));
+        assert_eq!(stats.open_fragment_sets, 0);
+        let long = store
+            .inbox(&InboxQuery::default())
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.reference == Some(2))
+            .collect::<Vec<_>>();
+        assert_eq!(long.len(), 1);
+        assert_eq!(long[0].text.as_deref(), Some("2.1 2.2 2.3 "));
+    }
+
+    /// Set in the child process of `a_commit_survives_kill_9`.
+    const KILL9_ENV: &str = "ATMATE_STORE_KILL9_DB";
+
+    #[test]
+    fn a_commit_survives_kill_9() {
+        use std::io::BufRead;
+        if let Ok(path) = std::env::var(KILL9_ENV) {
+            // Child: archive messages as fast as possible and say which ones
+            // committed, until the parent kills us (or a safety limit).
+            let store = Store::open(&path).unwrap();
+            for i in 0..20_000 {
+                let id = store
+                    .archive_single(&archive::tests::nth("+4917612345678", i))
+                    .unwrap()
+                    .id();
+                println!("committed {i} {id}");
+            }
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("atmate.db");
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::tests::a_commit_survives_kill_9",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(KILL9_ENV, &path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        struct Reap(std::process::Child);
+        impl Drop for Reap {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let stdout = child.stdout.take().unwrap();
+        let mut child = Reap(child);
+        let mut committed = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("committed ") {
+                let (i, id) = rest.split_once(' ').unwrap();
+                committed.push((i.parse::<u32>().unwrap(), id.parse::<i64>().unwrap()));
+                if committed.len() == 50 {
+                    // SIGKILL: no destructors, no checkpoint, WAL left as is.
+                    child.0.kill().unwrap();
+                    break;
+                }
+            }
+        }
+        child.0.wait().unwrap();
+        assert_eq!(committed.len(), 50, "child died early");
+
+        let store = Store::open(&path).unwrap();
+        let ok: String = store
+            .lock()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        for (i, id) in &committed {
+            let m = store
+                .message(*id)
+                .unwrap()
+                .unwrap_or_else(|| panic!("lost {id}"));
+            assert_eq!(m.text.unwrap(), format!("message {i}"));
+        }
+        // Writes after the last report may or may not have committed; none doubled.
+        let n = store.stats().unwrap().inbox;
+        assert!(n >= 50, "{n}");
+        for (i, _) in &committed {
+            assert!(!store
+                .archive_single(&archive::tests::nth("+4917612345678", *i))
+                .unwrap()
+                .is_new());
+        }
     }
 
     #[test]

@@ -1,0 +1,153 @@
+//! Hot reload: one stream of "something changed" into one function that re-reads and
+//! re-validates everything; on success the compiled rules and scripts are swapped
+//! (runs in flight finish on the old version), on failure every diagnostic is logged
+//! and the previous version keeps running.
+//!
+//! Watching is deliberately dull: the *directories* are watched (a watch on a single
+//! file dies at the first vim or atomic save), events are filtered by name and
+//! extension, and bursts are coalesced by the debouncer plus a `channel(1)` +
+//! `try_send`. SIGHUP and `atmate reload` trigger the same path.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::RecursiveMode;
+use tokio::sync::mpsc;
+
+use super::{reschedule, start_modem, State};
+
+/// The debounce window: editors write in bursts (temp file, rename, chmod).
+#[cfg(not(test))]
+const DEBOUNCE: Duration = Duration::from_millis(150);
+#[cfg(test)]
+const DEBOUNCE: Duration = Duration::from_millis(20);
+
+/// Re-read config, rules and scripts; swap what changed. Returns a summary.
+pub(crate) async fn reload(state: &Arc<State>) -> Result<String, String> {
+    let old = state.loaded();
+    let path = old.config.path.clone();
+    let loaded = match tokio::task::spawn_blocking(move || super::load::load_from(&path)).await {
+        Ok(Ok(l)) => l,
+        Ok(Err(d)) => {
+            tracing::error!("reload failed; continuing with the previous configuration:\n{}", d.render());
+            return Err(d.render());
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let diff = old.config.diff(&loaded.config);
+    let mut summary = Vec::new();
+    let (added, removed, changed) = old.rules.diff(&loaded.rules);
+    if !(added.is_empty() && removed.is_empty() && changed.is_empty()) {
+        summary.push(format!(
+            "rules: +{:?} -{:?} ~{:?}",
+            added, removed, changed
+        ));
+    }
+    let old_files: Vec<PathBuf> = old.scripts.files().iter().map(|p| p.to_path_buf()).collect();
+    let new_files: Vec<PathBuf> = loaded.scripts.files().iter().map(|p| p.to_path_buf()).collect();
+    summary.push(format!("scripts reloaded ({} file(s))", new_files.len()));
+    if old_files != new_files {
+        summary.push(format!("script files now {:?}", new_files));
+    }
+    let loaded = Arc::new(loaded);
+    *state.loaded.write().unwrap_or_else(|e| e.into_inner()) = loaded.clone();
+    state
+        .runner
+        .set_rules(loaded.rules.clone(), loaded.scripts.clone());
+    reschedule(state);
+    // A change to a modem's section reopens that modem only.
+    for name in diff.modems_removed.iter().chain(diff.modems_changed.iter()) {
+        state
+            .modems
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        summary.push(format!("modem {name} stopped"));
+    }
+    for name in diff.modems_added.iter().chain(diff.modems_changed.iter()) {
+        if let Some(m) = loaded.config.modem(name) {
+            start_modem(state, m);
+            summary.push(format!("modem {name} started"));
+        }
+    }
+    let s = summary.join("; ");
+    tracing::info!(changes = %s, "reloaded");
+    Ok(s)
+}
+
+/// The directories to watch and the files that matter in them.
+fn watch_set(state: &State) -> (BTreeSet<PathBuf>, Vec<PathBuf>) {
+    let loaded = state.loaded();
+    let cfg = &loaded.config;
+    let mut dirs = BTreeSet::new();
+    let mut files = vec![cfg.path.clone()];
+    if let Some(d) = cfg.path.parent() {
+        dirs.insert(d.to_path_buf());
+    }
+    for r in &cfg.rules {
+        if r.is_dir() {
+            dirs.insert(r.clone());
+        } else if let Some(d) = r.parent() {
+            dirs.insert(d.to_path_buf());
+            files.push(r.clone());
+        }
+    }
+    if cfg.scripts.is_dir() {
+        dirs.insert(cfg.scripts.clone());
+    }
+    (dirs, files)
+}
+
+fn relevant(p: &Path, files: &[PathBuf]) -> bool {
+    let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+    matches!(ext, "yaml" | "yml" | "rhai") || files.iter().any(|f| f == p)
+}
+
+/// The watcher task: directory watches + SIGHUP → reload.
+pub(crate) async fn watch(state: Arc<State>) {
+    let (tx, mut rx) = mpsc::channel::<()>(1);
+    let (dirs, files) = watch_set(&state);
+    let files2 = files.clone();
+    let tx2 = tx.clone();
+    let debouncer = notify_debouncer_full::new_debouncer(
+        DEBOUNCE,
+        None,
+        move |res: notify_debouncer_full::DebounceEventResult| {
+            if let Ok(events) = res {
+                let hit = events
+                    .iter()
+                    .any(|e| e.paths.iter().any(|p| relevant(p, &files2)));
+                if hit {
+                    // A reload is already queued? Then this change is covered by it.
+                    let _ = tx2.try_send(());
+                }
+            }
+        },
+    );
+    let _debouncer = match debouncer {
+        Ok(mut d) => {
+            for dir in &dirs {
+                if let Err(e) = d.watch(dir, RecursiveMode::NonRecursive) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot watch; use `atmate reload` or SIGHUP");
+                }
+            }
+            Some(d)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "file watching unavailable; use `atmate reload` or SIGHUP");
+            None
+        }
+    };
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        tokio::select! {
+            r = rx.recv() => if r.is_none() { break },
+            _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending::<()>().await } } => {
+                tracing::info!("SIGHUP: reloading");
+            }
+        }
+        let _ = reload(&state).await;
+    }
+}

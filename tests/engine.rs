@@ -1,0 +1,261 @@
+//! The modem engine against the in-process simulator: lossless receive, multipart,
+//! USSD in every encoding, sending, and a hostile wire.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use atmate::event::Event;
+use atmate::modem::persist::MemoryPersist;
+use atmate::modem::{FnConnector, ModemConfig, ModemHandle, Opened};
+use atmate::sim::{InjectSms, SimConfig, SimHandle};
+use tokio::sync::broadcast;
+
+/// A modem engine wired to an in-process simulator.
+struct Rig {
+    sim: SimHandle,
+    modem: ModemHandle,
+    persist: Arc<MemoryPersist>,
+    events: broadcast::Receiver<Event>,
+}
+
+fn connector(sim: &SimHandle) -> Arc<FnConnector> {
+    let sim = sim.clone();
+    Arc::new(FnConnector::new("sim:if01", move || {
+        let sim = sim.clone();
+        async move {
+            let port = sim
+                .open_port(1)
+                .map_err(|e| atmate::modem::ModemError::Open {
+                    device: "sim:if01".into(),
+                    reason: e.to_string(),
+                })?;
+            Ok(Opened {
+                port: Box::new(port),
+                device: "sim:if01".into(),
+            })
+        }
+    }))
+}
+
+async fn rig_with(sim_cfg: SimConfig, cfg: ModemConfig) -> Rig {
+    rig_with_persist(sim_cfg, cfg, Arc::new(MemoryPersist::new())).await
+}
+
+async fn rig_with_persist(
+    sim_cfg: SimConfig,
+    cfg: ModemConfig,
+    persist: Arc<MemoryPersist>,
+) -> Rig {
+    let sim = SimHandle::spawn(sim_cfg);
+    rig_on(sim, cfg, persist).await
+}
+
+async fn rig_on(sim: SimHandle, cfg: ModemConfig, persist: Arc<MemoryPersist>) -> Rig {
+    let modem = ModemHandle::spawn(cfg, connector(&sim), persist.clone());
+    let mut events = modem.events();
+    wait_for(&mut events, |e| matches!(e, Event::Link(l) if l.state == atmate::event::LinkState::Up)).await;
+    Rig {
+        sim,
+        modem,
+        persist,
+        events,
+    }
+}
+
+async fn rig() -> Rig {
+    rig_with(SimConfig::default(), ModemConfig::new("main")).await
+}
+
+async fn wait_for(rx: &mut broadcast::Receiver<Event>, pred: impl Fn(&Event) -> bool) -> Event {
+    let fut = async {
+        loop {
+            match rx.recv().await {
+                Ok(e) if pred(&e) => return e,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("event channel closed: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), fut)
+        .await
+        .expect("expected event did not come")
+}
+
+async fn sms_events(rx: &mut broadcast::Receiver<Event>, n: usize) -> Vec<atmate::event::SmsReceived> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        if let Event::Sms(s) = wait_for(rx, |e| matches!(e, Event::Sms(_))).await {
+            out.push(s);
+        }
+    }
+    out
+}
+
+fn sms(from: &str, text: &str) -> InjectSms {
+    InjectSms {
+        from: from.into(),
+        text: text.into(),
+        ..InjectSms::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn it_receives_an_sms_archives_then_deletes() {
+    let mut r = rig().await;
+    r.sim.inject_sms(sms("+4917612345678", "ping")).await.unwrap();
+    let got = sms_events(&mut r.events, 1).await;
+    assert_eq!(got[0].from, "+4917612345678");
+    assert_eq!(got[0].text, "ping");
+    assert_eq!(r.persist.messages().len(), 1);
+    let status = r.sim.status().await;
+    let used: u64 = status["stores"]["SM"]["used"].as_u64().unwrap_or(0);
+    assert_eq!(used, 0, "message must be deleted from the SIM: {status}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn it_drains_200_sms_through_20_slots_exactly_once() {
+    let mut r = rig().await;
+    let sim = r.sim.clone();
+    let injector = tokio::spawn(async move {
+        for i in 0..200 {
+            sim.inject_sms(sms("+4917600000001", &format!("msg {i}")))
+                .await
+                .unwrap();
+        }
+    });
+    let got = sms_events(&mut r.events, 200).await;
+    injector.await.unwrap();
+    let mut texts: Vec<String> = got.iter().map(|s| s.text.clone()).collect();
+    texts.sort();
+    texts.dedup();
+    assert_eq!(texts.len(), 200, "every message exactly once");
+    assert_eq!(r.persist.messages().len(), 200);
+    // Nothing more arrives later.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(r.persist.messages().len(), 200);
+    let status = r.sim.status().await;
+    assert_eq!(status["stores"]["SM"]["used"].as_u64().unwrap_or(0), 0, "{status}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn it_reassembles_multipart_out_of_order_with_a_duplicate_and_a_restart() {
+    let persist = Arc::new(MemoryPersist::new());
+    let sim = SimHandle::spawn(SimConfig::default());
+    let text: String = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(6);
+    // Parts 3 and 1 first (out of order, part 1 twice), then the daemon "restarts".
+    let parts = atmate::sim::deliver_parts(&sms("+4917612345678", &text)).unwrap();
+    assert!(parts.len() >= 3);
+    {
+        let r = rig_on(sim.clone(), ModemConfig::new("main"), persist.clone()).await;
+        r.sim.inject_pdu(&parts[2]).await.unwrap();
+        r.sim.inject_pdu(&parts[0]).await.unwrap();
+        r.sim.inject_pdu(&parts[0]).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(r.persist.messages().is_empty(), "not complete yet");
+        drop(r);
+    }
+    // Part 2 arrives while no engine runs; the next start sweeps it up.
+    sim.inject_pdu(&parts[1]).await.unwrap();
+    for p in &parts[3..] {
+        sim.inject_pdu(p).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut r = rig_on(sim, ModemConfig::new("main"), persist.clone()).await;
+    let got = sms_events(&mut r.events, 1).await;
+    assert_eq!(got[0].text, text);
+    assert!(!got[0].incomplete);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(persist.messages().len(), 1, "exactly one message");
+}
+
+#[tokio::test(start_paused = true)]
+async fn it_decodes_every_ussd_encoding_the_same() {
+    let r = rig().await;
+    for dcs in [
+        atmate::sim::UssdEncoding::Plain,
+        atmate::sim::UssdEncoding::Ucs2,
+        atmate::sim::UssdEncoding::EightBit,
+        atmate::sim::UssdEncoding::Packed,
+    ] {
+        r.sim
+            .set_ussd(
+                "*100#",
+                atmate::sim::UssdReplySpec {
+                    text: "Balance: 10.00 EUR".into(),
+                    encoding: dcs,
+                    ..Default::default()
+                },
+            )
+            .await;
+        let reply = r.modem.ussd("*100#").await.unwrap();
+        assert_eq!(reply.text, "Balance: 10.00 EUR", "encoding {dcs:?}");
+        assert_eq!(reply.status, 0);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn it_walks_a_two_step_ussd_menu() {
+    let r = rig().await;
+    let first = r.modem.ussd("*101#").await.unwrap();
+    assert_eq!(first.status, 1, "menu asks for input: {first:?}");
+    let second = r.modem.ussd_reply("1").await.unwrap();
+    assert_eq!(second.status, 0, "{second:?}");
+    assert!(!second.text.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn it_times_out_a_silent_ussd_and_cancels_it() {
+    let mut cfg = ModemConfig::new("main");
+    cfg.ussd_timeout = Duration::from_secs(30);
+    let r = rig_with(SimConfig::default(), cfg).await;
+    r.sim
+        .set_ussd(
+            "*999#",
+            atmate::sim::UssdReplySpec {
+                never: true,
+                ..Default::default()
+            },
+        )
+        .await;
+    let err = r.modem.ussd("*999#").await.unwrap_err();
+    assert!(err.to_string().contains("no answer"), "{err}");
+    let log = r.sim.wire_text().await;
+    assert!(log.contains("AT+CUSD=2"), "cancel must be on the wire");
+    // The engine is still usable.
+    assert_eq!(r.modem.ussd("*100#").await.unwrap().status, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn it_sends_long_and_emoji_messages_as_the_right_parts() {
+    let r = rig().await;
+    let euro: String = "Preis 5€ [ok] ".repeat(29)[..400].to_owned();
+    let res = r.modem.send_sms("+4917612345678", &euro).await.unwrap();
+    // 400 characters with a € each 14: more than 153·2 septets → 3 parts.
+    assert_eq!(res.parts, 3);
+    let emoji = "Hallo 👋 wie geht's? 🎉".repeat(5);
+    let res2 = r.modem.send_sms("+4917612345678", &emoji).await.unwrap();
+    assert_eq!(res2.parts, 2);
+    let sent = r.sim.sent().await;
+    let texts: Vec<&str> = sent.iter().map(|s| s.text.as_str()).collect();
+    assert!(texts.contains(&euro.as_str()), "{texts:?}");
+    assert!(texts.contains(&emoji.as_str()), "{texts:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn it_survives_garbage_half_lines_and_awkward_urcs() {
+    let mut r = rig().await;
+    r.sim.inject_garbage(b"\xff\x00garbage\r\n+CMTI: \"SM\"").await;
+    r.sim.inject_garbage(b"half a li").await;
+    r.sim.set_awkward_urcs(true).await;
+    for i in 0..10 {
+        r.sim.inject_sms(sms("+4917600000002", &format!("n{i}"))).await.unwrap();
+        let s = r.modem.signal().await.unwrap();
+        assert!(s.dbm.is_some());
+    }
+    let got = sms_events(&mut r.events, 10).await;
+    assert_eq!(got.len(), 10);
+    // The queue is not stuck.
+    let at = r.modem.at("AT+CGMM").await.unwrap();
+    assert_eq!(at.lines, vec!["MF667".to_owned()]);
+}
