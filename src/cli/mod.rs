@@ -6,7 +6,9 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod check;
 pub mod pdu;
+pub mod run;
 pub mod sim;
 
 /// atmate: SMS, USSD and AT automation for USB cellular modems.
@@ -24,6 +26,10 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: modems, rules, scripts, schedules, control socket.
+    Run(run::RunArgs),
+    /// Validate config, rules and scripts (exit 0 ok, 1 invalid, 2 could not run).
+    Check(check::CheckArgs),
     /// Decode or encode SMS PDUs (a debugging aid; JSON output).
     Pdu(pdu::PduArgs),
     /// Run the ZTE MF667 simulator, or drive a running one.
@@ -33,6 +39,8 @@ pub enum Command {
 /// Run the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Check(args) => check::run(args),
         Command::Pdu(args) => pdu::run(args),
         Command::Sim(args) => sim::run(args),
     }

@@ -34,7 +34,6 @@ const CTRL_Z: u8 = 0x1a;
 
 pub(crate) struct Conn {
     port: Box<dyn Port>,
-    device: String,
     wire: Wire,
 }
 
@@ -175,7 +174,6 @@ impl Actor {
                     tracing::info!(modem = %self.cfg.name, device = %opened.device, "port open");
                     self.conn = Some(Conn {
                         port: opened.port,
-                        device: opened.device.clone(),
                         wire: Wire::new(),
                     });
                     match self.initialise().await {
@@ -1151,9 +1149,5 @@ impl Actor {
                 break;
             }
         }
-    }
-
-    pub(crate) fn conn_device(&self) -> Option<&str> {
-        self.conn.as_ref().map(|c| c.device.as_str())
     }
 }

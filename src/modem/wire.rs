@@ -120,7 +120,6 @@ impl Wire {
         use at::framer::Item as F;
         Some(match self.framer.next_item()? {
             Err(at::framer::FrameError::LineTooLong { discard, .. }) => Item::Garbage(discard),
-            Err(_) => Item::Garbage(0),
             Ok(F::Line(l)) => classify_line(l),
             Ok(F::Echo(l)) => Item::Echo(l),
             Ok(F::Prompt) => Item::Prompt,

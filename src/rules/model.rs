@@ -178,8 +178,8 @@ pub enum Trigger {
     Link {
         /// Up or down (any when `None`).
         state: Option<LinkState>,
-        /// Serial or data (any when `None`).
-        kind: Option<LinkKind>,
+        /// Serial port or data interface (any when `None`).
+        via: Option<LinkKind>,
     },
     /// Registration changed to one of these states.
     Network(Vec<NetworkState>),

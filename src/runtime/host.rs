@@ -129,12 +129,12 @@ impl Host for ModemHost {
             .into_iter()
             .map(|m| InboxEntry {
                 id: m.id,
-                from: m.number.clone(),
+                from: m.number.clone().unwrap_or_default(),
                 text: m.text.clone().unwrap_or_default(),
                 timestamp: m
                     .scts
-                    .clone()
-                    .unwrap_or_else(|| m.received_at.clone()),
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| m.received_at.to_rfc3339()),
                 incomplete: m.incomplete,
             })
             .collect())

@@ -120,10 +120,11 @@ impl Persist for StorePersist {
                 recipient: r.recipient,
                 scts: r.scts,
                 discharge: r.discharge,
-                status: r.status,
-                pdu: r.pdu,
+                st: r.status,
+                pdu: Some(r.pdu),
                 received_at: Utc::now(),
             })
+            .map(|rec| rec.matched.map(|m| m.outgoing_id))
         })
         .await
     }
@@ -136,13 +137,11 @@ impl Persist for StorePersist {
         let store = self.store.clone();
         let modem = modem.to_owned();
         blocking(move || {
-            let ids = store.expire_fragments(cutoff)?;
+            let ids = store.expire_fragments(Some(&modem), cutoff)?;
             let mut out = Vec::new();
             for id in ids {
                 if let Some(m) = message_event(&store, id)? {
-                    if m.modem == modem {
-                        out.push(m);
-                    }
+                    out.push(m);
                 }
             }
             Ok(out)
@@ -163,9 +162,10 @@ impl Persist for StorePersist {
             modem: modem.to_owned(),
             to: to.to_owned(),
             text: text.to_owned(),
-            parts: parts as u8,
+            parts,
             reference,
-            ..Default::default()
+            pdus: Vec::new(),
+            status_report: false,
         };
         blocking(move || {
             let id = store.enqueue_outgoing(&m)?;
@@ -197,7 +197,7 @@ impl Persist for StorePersist {
             let retry = if permanent {
                 store::Retry::Never
             } else {
-                store::Retry::After(std::time::Duration::from_secs(30))
+                store::Retry::At(Utc::now() + chrono::Duration::seconds(30))
             };
             store.mark_failed(id, &error, retry)
         })

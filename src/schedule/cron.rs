@@ -47,6 +47,13 @@ impl From<chrono_tz::Tz> for Zone {
     }
 }
 
+/// `None` is the local zone (for a config's optional `timezone`).
+impl From<Option<chrono_tz::Tz>> for Zone {
+    fn from(tz: Option<chrono_tz::Tz>) -> Zone {
+        tz.map_or(Zone::Local, Zone::Named)
+    }
+}
+
 impl fmt::Display for Zone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -352,6 +359,16 @@ mod tests {
         let a = CronSpec::parse("0  8 * * *", chrono_tz::UTC).expect("parses");
         let b = CronSpec::parse(" 0 8 * * * ", chrono_tz::UTC).expect("parses");
         let c = CronSpec::parse("0 8 * * *", Berlin).expect("parses");
+        assert_eq!(
+            c,
+            CronSpec::parse("0 8 * * *", Some(Berlin)).expect("parses")
+        );
+        assert_eq!(
+            CronSpec::parse("0 8 * * *", None::<chrono_tz::Tz>)
+                .expect("parses")
+                .zone(),
+            Zone::Local
+        );
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(a.expr(), "0 8 * * *");

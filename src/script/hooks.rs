@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `sms` | `on_sms(sms)` | the SMS map: `sms.from`, `sms.text`, `sms.id`, `sms.timestamp`, … |
 //! | `ussd` | `on_ussd(reply)` | `reply.text`, `reply.status`, `reply.dcs`, `reply.network_initiated` |
-//! | `link` | `on_link(state)` | `state.state` (`"up"`/`"down"`), `state.kind`, `state.reason`, … |
+//! | `link` | `on_link(state)` | `state.state` (`"up"`/`"down"`), `state.via` (`"serial"`/`"data"`), `state.reason`, … |
 //! | `network` | `on_network(state)` | `state.state` (`"registered"`, `"lost"`, …), `state.operator`, … |
 //! | `signal` | `on_signal(s)` | `s.csq`, `s.dbm`, `s.bars` |
 //! | `startup` | `on_startup()` | — |
@@ -480,6 +480,82 @@ mod tests {
             ]
         );
         assert_eq!(set.call(None, "sig", vec![], host).await, Ok(json!(-77)));
+    }
+
+    /// A script as a user would write it: a reply hook, a daily job, state in the store.
+    const EXAMPLE: &str = r#"
+// Reply to "status" with the signal and the balance; report the balance every morning.
+schedule("0 8 * * *", "morning_report");
+
+// Functions do not see top-level variables, so constants are functions.
+fn owner() { "+4917612345678" }
+
+fn on_sms(sms) {
+    let text = sms.text.to_lower();
+    text.trim();
+    if text == "status" {
+        let s = signal();
+        let b = ussd("*100#");
+        send_sms(sms.from, `signal ${s.dbm} dBm, ${b.text}`);
+    }
+}
+
+fn morning_report() {
+    let b = ussd("*100#");
+    let last = store_get("last_balance");
+    store_set("last_balance", b.text);
+    if last != b.text {
+        send_sms(owner(), `Balance: ${b.text}`);
+    }
+    b.text
+}
+"#;
+
+    #[tokio::test]
+    async fn an_example_script_works_end_to_end() {
+        let (_dir, set) = load(&[("status.rhai", EXAMPLE)]);
+        assert_eq!(set.schedules().len(), 1);
+        assert_eq!(
+            set.schedules()[0].job_name(),
+            "script:status:morning_report"
+        );
+        let host = Arc::new(RecordingHost::new());
+        host.ussd_replies.lock().expect("lock").insert(
+            "*100#".into(),
+            crate::event::UssdReply {
+                text: "Guthaben: 5,00 EUR".into(),
+                status: 0,
+                dcs: 15,
+            },
+        );
+        let out = set
+            .run_hooks(&sms("+4915112345678", " Status "), host.clone())
+            .await;
+        assert!(out[0].result.is_ok(), "{:?}", out[0].result);
+        let out = set
+            .run_hooks(&sms("+4915112345678", "hello"), host.clone())
+            .await;
+        assert!(out[0].result.is_ok());
+        for _ in 0..2 {
+            let v = set
+                .call(Some("status"), "morning_report", vec![], host.clone())
+                .await;
+            assert_eq!(v, Ok(json!("Guthaben: 5,00 EUR")));
+        }
+        assert_eq!(
+            host.sent_sms(),
+            vec![
+                (
+                    "+4915112345678".to_owned(),
+                    "signal -77 dBm, Guthaben: 5,00 EUR".to_owned()
+                ),
+                // Sent once: the second report saw the same balance in the store.
+                (
+                    "+4917612345678".to_owned(),
+                    "Balance: Guthaben: 5,00 EUR".to_owned()
+                ),
+            ]
+        );
     }
 
     #[test]

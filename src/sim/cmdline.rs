@@ -111,7 +111,9 @@ pub fn parse(body: &[u8]) -> Result<Vec<Cmd>, ParseError> {
                 i += 1;
             }
             if i == start + 1 {
-                return Err(ParseError(format!("empty extended command name at byte {start}")));
+                return Err(ParseError(format!(
+                    "empty extended command name at byte {start}"
+                )));
             }
             let name = String::from_utf8_lossy(&body[start..i]).to_ascii_uppercase();
             while i < n && body[i] == b' ' {
@@ -226,9 +228,10 @@ fn parse_args(body: &[u8], mut i: usize) -> Result<(Vec<Arg>, usize), ParseError
                         break;
                     }
                     // V.250 §5.4.2.2: `\HH` is a character by its hex code (`\22` = `"`).
-                    b'\\' if i + 2 < n
-                        && body[i + 1].is_ascii_hexdigit()
-                        && body[i + 2].is_ascii_hexdigit() =>
+                    b'\\'
+                        if i + 2 < n
+                            && body[i + 1].is_ascii_hexdigit()
+                            && body[i + 2].is_ascii_hexdigit() =>
                     {
                         let hex = [body[i + 1], body[i + 2]];
                         let v = std::str::from_utf8(&hex)
@@ -356,7 +359,11 @@ mod tests {
                 ext("+CMGF", Kind::Set(vec![Arg::Raw("1".into())])),
                 ext(
                     "+CNMI",
-                    Kind::Set(["3", "1", "2", "2", "0"].map(|s| Arg::Raw(s.into())).to_vec())
+                    Kind::Set(
+                        ["3", "1", "2", "2", "0"]
+                            .map(|s| Arg::Raw(s.into()))
+                            .to_vec()
+                    )
                 ),
                 ext("+CSQ", Kind::Exec),
             ]

@@ -330,7 +330,10 @@ impl SimConfig {
             }
         }
         if !(-48..=56).contains(&self.tz_quarters) {
-            return Err(format!("time zone {} quarter hours is out of range", self.tz_quarters));
+            return Err(format!(
+                "time zone {} quarter hours is out of range",
+                self.tz_quarters
+            ));
         }
         Ok(())
     }
@@ -367,7 +370,12 @@ mod tests {
 
     #[test]
     fn dcs_names_round_trip() {
-        for d in [UssdDcs::Plain, UssdDcs::Ucs2, UssdDcs::EightBit, UssdDcs::Packed] {
+        for d in [
+            UssdDcs::Plain,
+            UssdDcs::Ucs2,
+            UssdDcs::EightBit,
+            UssdDcs::Packed,
+        ] {
             assert_eq!(UssdDcs::parse(d.name()), Some(d));
         }
         assert_eq!(UssdDcs::parse("72").map(UssdDcs::number), Some(72));

@@ -513,6 +513,7 @@ pub(crate) struct Device {
     pub sent: Vec<SentSms>,
     pub counters: BTreeMap<&'static str, u64>,
     pub next_mr: u8,
+    concat_ref: u16,
     pub usb: UsbState,
     /// Incremented per unplug; a scheduled replug carries the number it belongs to.
     unplugs: u64,
@@ -559,6 +560,8 @@ impl Device {
             sent: Vec::new(),
             counters: BTreeMap::new(),
             next_mr: cfg.first_mr,
+            // Arbitrary start; 42 is what MF667.md's E3 example uses.
+            concat_ref: 41,
             usb: UsbState {
                 plugged: true,
                 generation: 0,
@@ -825,14 +828,12 @@ impl Device {
         } else {
             self.net.epoch += 1;
             // Radio on and a SIM but no network: searching; otherwise not searching.
-            let target = if self.radio_on()
-                && self.sim.state == SimState::Ready
-                && !self.net.coverage
-            {
-                2
-            } else {
-                0
-            };
+            let target =
+                if self.radio_on() && self.sim.state == SimState::Ready && !self.net.coverage {
+                    2
+                } else {
+                    0
+                };
             self.set_stat(target);
         }
     }
@@ -951,7 +952,13 @@ impl Device {
             return Delivery::Direct;
         }
         let mem = self.stores.mem3;
-        let Some(index) = self.stores.insert(mem, Msg { stat: 0, pdu: pdu.clone() }) else {
+        let Some(index) = self.stores.insert(
+            mem,
+            Msg {
+                stat: 0,
+                pdu: pdu.clone(),
+            },
+        ) else {
             // MF667.md §5.4: no +CMTI, the SMSC keeps the message and retries later.
             bump(&mut self.counters, "sms_held");
             self.held.push_back(pdu);
@@ -999,7 +1006,10 @@ impl Device {
                                 .as_ref()
                                 .map(|a| format!("\"{}\"", a.number))
                                 .unwrap_or_default(),
-                            d.smsc.as_ref().map(|a| a.toa.to_string()).unwrap_or_default(),
+                            d.smsc
+                                .as_ref()
+                                .map(|a| a.toa.to_string())
+                                .unwrap_or_default(),
                             text_len(&d.user_data)
                         )
                         .as_bytes(),
@@ -1072,7 +1082,13 @@ impl Device {
         let wants_store = (1..IFACES).any(|i| self.ports[i].settings.cnmi.ds == 2);
         let stored = if wants_store {
             // MF667.md §5.4: a full SR store drops reports silently.
-            self.stores.insert(Mem::Sr, Msg { stat: 0, pdu: pdu.clone() })
+            self.stores.insert(
+                Mem::Sr,
+                Msg {
+                    stat: 0,
+                    pdu: pdu.clone(),
+                },
+            )
         } else {
             None
         };
@@ -1147,6 +1163,19 @@ impl Device {
 
     // ----- sending -------------------------------------------------------------------
 
+    /// A fresh concatenation reference for an injected long message.
+    pub(crate) fn next_concat_ref(&mut self) -> u16 {
+        self.concat_ref = self.concat_ref.wrapping_add(1);
+        self.concat_ref
+    }
+
+    /// A SIM is inserted again (PIN-locked if the config has a PIN).
+    pub(crate) fn insert_sim(&mut self) {
+        self.sim_present = true;
+        self.sim = SimCard::power_on(&self.cfg, true);
+        self.update_registration(false);
+    }
+
     pub(crate) fn take_mr(&mut self) -> u8 {
         let mr = self.next_mr;
         self.next_mr = self.next_mr.wrapping_add(1);
@@ -1158,10 +1187,7 @@ impl Device {
 pub(crate) fn encode_ussd(text: &str, dcs: UssdDcs, cscs: Charset) -> (String, u8) {
     match dcs {
         // ZTE: plain text in the +CSCS charset (MF667.md §2.3).
-        UssdDcs::Plain => (
-            String::from_utf8_lossy(&to_te(text, cscs)).into_owned(),
-            15,
-        ),
+        UssdDcs::Plain => (String::from_utf8_lossy(&to_te(text, cscs)).into_owned(), 15),
         UssdDcs::Ucs2 => (sms::pdu::to_hex(&sms::ucs2::encode(text)), 72),
         UssdDcs::EightBit => {
             let octets: Vec<u8> = text
@@ -1195,11 +1221,7 @@ pub(crate) fn now_scts(tz_quarters: i8) -> DateTime<FixedOffset> {
 /// `yy/MM/dd,hh:mm:ss±zz` (zone in quarter hours), the 27.005 text-mode time.
 pub(crate) fn scts_text(t: &DateTime<FixedOffset>) -> String {
     let q = t.offset().local_minus_utc() / 900;
-    format!(
-        "{}{:+03}",
-        t.format("%y/%m/%d,%H:%M:%S"),
-        q
-    )
+    format!("{}{:+03}", t.format("%y/%m/%d,%H:%M:%S"), q)
 }
 
 /// An address in quotes, in the TE charset.

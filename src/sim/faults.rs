@@ -126,7 +126,10 @@ mod tests {
     #[test]
     fn moments_parse_in_both_spellings() {
         assert_eq!(UrcMoment::parse("after-echo"), Some(UrcMoment::AfterEcho));
-        assert_eq!(UrcMoment::parse("before_prompt"), Some(UrcMoment::BeforePrompt));
+        assert_eq!(
+            UrcMoment::parse("before_prompt"),
+            Some(UrcMoment::BeforePrompt)
+        );
         assert_eq!(UrcMoment::parse("never"), None);
     }
 }

@@ -12,8 +12,8 @@ use crate::sms;
 use super::cmdline::{self, Arg, Cmd, Kind};
 use super::config::UssdReplySpec;
 use super::device::{
-    bump, from_te, now_scts, quote_te, scts_text, text_data, text_len, to_te, Charset, Cnmi,
-    Device, Mem, Msg, Settings, SimBlock, SimState, Timer, UssdPending,
+    bump, from_te, now_scts, quote_te, scts_text, text_data, text_len, Charset, Cnmi, Device, Mem,
+    Msg, Settings, SimBlock, SimState, Timer, UssdPending,
 };
 use super::inject::{SentPart, SentSms};
 
@@ -259,7 +259,12 @@ fn arg<'a>(args: &'a [Arg], n: usize) -> Option<&'a Arg> {
 }
 
 /// A required number in `range`, else `err`.
-fn num_in(args: &[Arg], n: usize, range: std::ops::RangeInclusive<u32>, err: Final) -> Result<u32, Final> {
+fn num_in(
+    args: &[Arg],
+    n: usize,
+    range: std::ops::RangeInclusive<u32>,
+    err: Final,
+) -> Result<u32, Final> {
     let v = arg(args, n).and_then(Arg::num).ok_or(err)?;
     if range.contains(&v) {
         Ok(v)
@@ -269,7 +274,12 @@ fn num_in(args: &[Arg], n: usize, range: std::ops::RangeInclusive<u32>, err: Fin
 }
 
 /// An optional number: `None` when absent, `err` when present but invalid.
-fn opt_num(args: &[Arg], n: usize, range: std::ops::RangeInclusive<u32>, err: Final) -> Result<Option<u32>, Final> {
+fn opt_num(
+    args: &[Arg],
+    n: usize,
+    range: std::ops::RangeInclusive<u32>,
+    err: Final,
+) -> Result<Option<u32>, Final> {
     match arg(args, n) {
         None => Ok(None),
         Some(a) => {
@@ -373,7 +383,11 @@ fn sreg(dev: &mut Device, iface: u8, name: &str, arg: &str) -> R {
     let Some(v) = arg.strip_prefix('=') else {
         return Err(Final::Error);
     };
-    let v: u32 = if v.is_empty() { 0 } else { v.parse().map_err(|_| Final::Error)? };
+    let v: u32 = if v.is_empty() {
+        0
+    } else {
+        v.parse().map_err(|_| Final::Error)?
+    };
     if v > 255 {
         return Err(Final::Error);
     }
@@ -612,7 +626,10 @@ fn extended(dev: &mut Device, iface: u8, name: &str, kind: &Kind) -> R {
             }
             Kind::Query => {
                 let v = dev.ports[usize::from(iface)].settings.csmp;
-                Ok(Step::line(format!("+CSMP: {},{},{},{}", v[0], v[1], v[2], v[3])))
+                Ok(Step::line(format!(
+                    "+CSMP: {},{},{},{}",
+                    v[0], v[1], v[2], v[3]
+                )))
             }
             Kind::Test => Ok(Step::ok()),
             Kind::Exec => Err(Final::Error),
@@ -621,8 +638,15 @@ fn extended(dev: &mut Device, iface: u8, name: &str, kind: &Kind) -> R {
             Kind::Query => {
                 sim_cms(dev)?;
                 let cs = dev.ports[usize::from(iface)].settings.cscs;
-                let toa = if dev.cfg.smsc.starts_with('+') { 145 } else { 129 };
-                Ok(Step::line(format!("+CSCA: {},{toa}", quote_te(&dev.cfg.smsc, cs))))
+                let toa = if dev.cfg.smsc.starts_with('+') {
+                    145
+                } else {
+                    129
+                };
+                Ok(Step::line(format!(
+                    "+CSCA: {},{toa}",
+                    quote_te(&dev.cfg.smsc, cs)
+                )))
             }
             Kind::Set(a) => {
                 sim_cms(dev)?;
@@ -679,7 +703,10 @@ fn cpin(dev: &mut Device, kind: &Kind) -> R {
         Kind::Test => Ok(Step::ok()),
         Kind::Exec => Err(Final::Error),
         Kind::Set(a) => {
-            let first = arg(a, 0).and_then(Arg::text).ok_or(Final::Cme(3))?.to_string();
+            let first = arg(a, 0)
+                .and_then(Arg::text)
+                .ok_or(Final::Cme(3))?
+                .to_string();
             match dev.sim.state {
                 SimState::Removed => Err(Final::Cme(10)),
                 SimState::Blocked => Err(Final::Cme(13)),
@@ -735,7 +762,10 @@ fn clck(dev: &mut Device, kind: &Kind) -> R {
     match kind {
         Kind::Test => Ok(Step::line("+CLCK: (\"SC\")")),
         Kind::Set(a) => {
-            let fac = arg(a, 0).and_then(Arg::text).unwrap_or("").to_ascii_uppercase();
+            let fac = arg(a, 0)
+                .and_then(Arg::text)
+                .unwrap_or("")
+                .to_ascii_uppercase();
             if fac != "SC" {
                 return Err(Final::Cme(4));
             }
@@ -816,9 +846,13 @@ fn cops(dev: &mut Device, iface: u8, kind: &Kind) -> R {
                 }
                 1 | 4 => {
                     let oper = arg(a, 2).and_then(Arg::text).ok_or(Final::Cme(3))?;
-                    if [&net.operator_long, &net.operator_short, &net.operator_numeric]
-                        .iter()
-                        .any(|o| o.as_str() == oper)
+                    if [
+                        &net.operator_long,
+                        &net.operator_short,
+                        &net.operator_numeric,
+                    ]
+                    .iter()
+                    .any(|o| o.as_str() == oper)
                     {
                         Ok(Step::ok())
                     } else if mode == 4 {
@@ -877,7 +911,10 @@ fn zcdrun(dev: &mut Device, kind: &Kind) -> R {
     let Kind::Set(a) = kind else {
         return Err(Final::Error);
     };
-    let op = arg(a, 0).and_then(Arg::text).unwrap_or("").to_ascii_uppercase();
+    let op = arg(a, 0)
+        .and_then(Arg::text)
+        .unwrap_or("")
+        .to_ascii_uppercase();
     let text = match op.as_str() {
         "8" => {
             dev.net.autorun = false;
@@ -1219,8 +1256,11 @@ fn text_dest(dev: &Device, iface: u8, a: &[Arg]) -> Result<(String, u8), Final> 
     let raw = arg(a, 0).and_then(Arg::text).ok_or(Final::Cms(304))?;
     let da = from_te(raw.as_bytes(), cs).ok_or(Final::Cms(304))?;
     let toda = u8_of(
-        opt_num(a, 1, 0..=255, Final::Cms(304))?
-            .unwrap_or(if da.starts_with('+') { 145 } else { 129 }),
+        opt_num(a, 1, 0..=255, Final::Cms(304))?.unwrap_or(if da.starts_with('+') {
+            145
+        } else {
+            129
+        }),
     );
     Ok((da, toda))
 }
@@ -1423,7 +1463,9 @@ fn cmss(dev: &mut Device, iface: u8, kind: &Kind) -> R {
             return Err(Final::Cms(302));
         };
         sub.destination = sms::Address::parse(new_da).map_err(|_| Final::Cms(304))?;
-        let enc = sms::Pdu::Submit(sub).encode().map_err(|_| Final::Cms(304))?;
+        let enc = sms::Pdu::Submit(sub)
+            .encode()
+            .map_err(|_| Final::Cms(304))?;
         pdu = sms::pdu::from_hex(&enc.hex).map_err(|_| Final::Cms(304))?;
     }
     let mr = network_send(dev, iface, &pdu, "cmss")?;
@@ -1603,7 +1645,10 @@ mod tests {
             pin: Some("1234".into()),
             ..SimConfig::default()
         });
-        assert_eq!(at(&mut d, "AT+CIMI"), "\r\n+CME ERROR: SIM PIN required\r\n");
+        assert_eq!(
+            at(&mut d, "AT+CIMI"),
+            "\r\n+CME ERROR: SIM PIN required\r\n"
+        );
         at(&mut d, "AT+CMEE=1");
         assert_eq!(at(&mut d, "AT+CIMI"), "\r\n+CME ERROR: 11\r\n");
         assert_eq!(at(&mut d, "AT+CPMS?"), "\r\n+CMS ERROR: 311\r\n");
@@ -1620,9 +1665,15 @@ mod tests {
         at(&mut d, "AT+CMEE=1");
         assert_eq!(at(&mut d, "AT+CPIN?"), "\r\n+CPIN: SIM PIN\r\n\r\nOK\r\n");
         assert_eq!(at(&mut d, "AT+CREG?"), "\r\n+CREG: 0,0\r\n\r\nOK\r\n");
-        assert_eq!(at(&mut d, "AT+ZPINPUK=?"), "\r\n+ZPINPUK: 3,10\r\n\r\nOK\r\n");
+        assert_eq!(
+            at(&mut d, "AT+ZPINPUK=?"),
+            "\r\n+ZPINPUK: 3,10\r\n\r\nOK\r\n"
+        );
         assert_eq!(at(&mut d, "AT+CPIN=\"0000\""), "\r\n+CME ERROR: 16\r\n");
-        assert_eq!(at(&mut d, "AT+ZPINPUK=?"), "\r\n+ZPINPUK: 2,10\r\n\r\nOK\r\n");
+        assert_eq!(
+            at(&mut d, "AT+ZPINPUK=?"),
+            "\r\n+ZPINPUK: 2,10\r\n\r\nOK\r\n"
+        );
         at(&mut d, "AT+CPIN=\"0000\"");
         at(&mut d, "AT+CPIN=\"0000\"");
         assert_eq!(at(&mut d, "AT+CPIN?"), "\r\n+CPIN: SIM PUK\r\n\r\nOK\r\n");
@@ -1653,15 +1704,27 @@ mod tests {
             at(&mut d, "AT+CREG?"),
             "\r\n+CREG: 2,1,1A2B,00C3F1E2\r\n\r\nOK\r\n"
         );
-        assert_eq!(at(&mut d, "AT+COPS?"), "\r\n+COPS: 0,0,\"o2 - de\",2\r\n\r\nOK\r\n");
+        assert_eq!(
+            at(&mut d, "AT+COPS?"),
+            "\r\n+COPS: 0,0,\"o2 - de\",2\r\n\r\nOK\r\n"
+        );
         at(&mut d, "AT+COPS=3,2");
-        assert_eq!(at(&mut d, "AT+COPS?"), "\r\n+COPS: 0,2,\"26207\",2\r\n\r\nOK\r\n");
-        assert_eq!(at(&mut d, "AT+ZPAS?"), "\r\n+ZPAS: \"UMTS\",\"CS_PS\"\r\n\r\nOK\r\n");
+        assert_eq!(
+            at(&mut d, "AT+COPS?"),
+            "\r\n+COPS: 0,2,\"26207\",2\r\n\r\nOK\r\n"
+        );
+        assert_eq!(
+            at(&mut d, "AT+ZPAS?"),
+            "\r\n+ZPAS: \"UMTS\",\"CS_PS\"\r\n\r\nOK\r\n"
+        );
         assert_eq!(at(&mut d, "AT+ZSNT?"), "\r\n+ZSNT: 0,0,0\r\n\r\nOK\r\n");
         assert_eq!(at(&mut d, "AT+ZSNT=2,0,0"), "\r\nOK\r\n");
         assert_eq!(at(&mut d, "AT+ZSNT?"), "\r\n+ZSNT: 2,0,0\r\n\r\nOK\r\n");
         assert_eq!(at(&mut d, "AT+ZSEC?"), "\r\n+ZSEC: 2,1\r\n\r\nOK\r\n");
-        assert_eq!(at(&mut d, "AT+ZRSSI"), "\r\n+ZRSSI: 77,18,172\r\n\r\nOK\r\n");
+        assert_eq!(
+            at(&mut d, "AT+ZRSSI"),
+            "\r\n+ZRSSI: 77,18,172\r\n\r\nOK\r\n"
+        );
         assert_eq!(at(&mut d, "AT+ZOPRT?"), "\r\n+ZOPRT: 5\r\n\r\nOK\r\n");
     }
 
@@ -1672,7 +1735,10 @@ mod tests {
         assert_eq!(at(&mut d, "AT+ZOPRT=6"), "\r\nOK\r\n");
         assert_eq!(at(&mut d, "AT+CREG?"), "\r\n+CREG: 0,0\r\n\r\nOK\r\n");
         assert_eq!(at(&mut d, "AT+CSQ"), "\r\n+CSQ: 99,99\r\n\r\nOK\r\n");
-        assert_eq!(at(&mut d, "AT+CUSD=1,\"*100#\",15"), "\r\n+CME ERROR: 30\r\n");
+        assert_eq!(
+            at(&mut d, "AT+CUSD=1,\"*100#\",15"),
+            "\r\n+CME ERROR: 30\r\n"
+        );
         assert_eq!(at(&mut d, "AT+ZOPRT=5"), "\r\nOK\r\n");
         // Searching until register_delay has passed (a timer).
         assert_eq!(at(&mut d, "AT+CREG?"), "\r\n+CREG: 0,2\r\n\r\nOK\r\n");
@@ -1737,9 +1803,18 @@ mod tests {
         at(&mut d, "AT+CMEE=1");
         assert_eq!(at(&mut d, "AT+CMGR=0"), "\r\n+CMS ERROR: 321\r\n");
         for stat in [0u8, 1, 2, 3] {
-            d.stores.insert(Mem::Me, Msg { stat, pdu: vec![0, 4] });
+            d.stores.insert(
+                Mem::Me,
+                Msg {
+                    stat,
+                    pdu: vec![0, 4],
+                },
+            );
         }
-        assert_eq!(at(&mut d, "AT+CMGD=?"), "\r\n+CMGD: (0,1,2,3),(0-4)\r\n\r\nOK\r\n");
+        assert_eq!(
+            at(&mut d, "AT+CMGD=?"),
+            "\r\n+CMGD: (0,1,2,3),(0-4)\r\n\r\nOK\r\n"
+        );
         at(&mut d, "AT+CMGD=0,1");
         assert_eq!(d.stores.indices(Mem::Me), vec![0, 2, 3]);
         at(&mut d, "AT+CMGD=0,2");
@@ -1797,7 +1872,9 @@ mod tests {
         let mut d = dev();
         assert_eq!(at(&mut d, "AT+CUSD=1,\"*100#\",15"), "\r\nOK\r\n");
         let timers = d.take_timers();
-        assert!(matches!(timers[..], [(t, Timer::UssdReply { id: 1 })] if t == Duration::from_secs(1)));
+        assert!(
+            matches!(timers[..], [(t, Timer::UssdReply { id: 1 })] if t == Duration::from_secs(1))
+        );
         assert_eq!(d.ports[1].settings.cusd, 1);
         // Cancel drops the pending answer.
         assert_eq!(at(&mut d, "AT+CUSD=2"), "\r\nOK\r\n");

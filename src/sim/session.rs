@@ -97,7 +97,9 @@ impl Session {
         if bytes.is_empty() {
             return Ok(());
         }
-        self.inner.wire.record(self.iface, Direction::FromStick, bytes);
+        self.inner
+            .wire
+            .record(self.iface, Direction::FromStick, bytes);
         self.wr.write_all(bytes).await?;
         self.wr.flush().await
     }
@@ -269,8 +271,7 @@ impl Session {
     }
 
     async fn finish_body(&mut self) -> std::io::Result<()> {
-        let Mode::Prompt { prompt, body, slow } =
-            std::mem::replace(&mut self.mode, Mode::Command)
+        let Mode::Prompt { prompt, body, slow } = std::mem::replace(&mut self.mode, Mode::Command)
         else {
             return Ok(());
         };

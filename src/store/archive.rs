@@ -69,7 +69,7 @@ impl Archived {
 }
 
 /// A received message as stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct InboxMessage {
     /// Row id.
     pub id: i64,

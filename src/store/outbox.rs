@@ -146,7 +146,7 @@ fn col_text_enum<T>(
 }
 
 /// One part of an outgoing message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OutgoingPart {
     /// Part number, from 1.
     pub seq: u8,
@@ -167,7 +167,7 @@ pub struct OutgoingPart {
 }
 
 /// An outgoing message as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Outgoing {
     /// Outbox id.
     pub id: i64,
