@@ -244,16 +244,43 @@ fn is_noise(b: u8) -> bool {
 }
 
 /// The index of the first `\r` or `\n` in `buf[from..to]`, outside `"…"` if `quote_aware`.
+///
+/// A line end inside quotes still ends the line when the line so far ends like a closed
+/// `+CUSD` string, `",<number>`: an answer with an odd number of `"` in its text
+/// (`+CUSD: 0,"Don"t",15`) must not stall until `max_line` bytes have arrived.
 fn find_line_end(buf: &[u8], from: usize, to: usize, quote_aware: bool) -> Option<usize> {
     let mut in_quote = false;
     for (i, &b) in buf.iter().enumerate().take(to).skip(from) {
         match b {
             b'"' if quote_aware => in_quote = !in_quote,
-            b'\r' | b'\n' if !in_quote => return Some(i),
+            b'\r' | b'\n' if !in_quote || ends_with_quote_and_number(&buf[from..i]) => {
+                return Some(i)
+            }
             _ => {}
         }
     }
     None
+}
+
+/// `…"<spaces>,<spaces><1–3 digits><spaces>` at the end of `s`.
+fn ends_with_quote_and_number(s: &[u8]) -> bool {
+    fn trim_end(s: &[u8]) -> &[u8] {
+        let n = s
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        &s[..s.len() - n]
+    }
+    let s = trim_end(s);
+    let digits = s.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 3 {
+        return false;
+    }
+    match trim_end(&s[..s.len() - digits]).split_last() {
+        Some((b',', rest)) => trim_end(rest).last() == Some(&b'"'),
+        _ => false,
+    }
 }
 
 /// The index just past the line end at `term` (`\r\n` counts as one line end).
@@ -727,6 +754,23 @@ mod tests {
     }
 
     #[test]
+    fn an_odd_quote_inside_a_cusd_text_does_not_stall() {
+        assert_eq!(
+            items(b"\r\n+CUSD: 0,\"Don\"t worry\",15\r\n\r\nOK\r\n"),
+            vec![line("+CUSD: 0,\"Don\"t worry\",15"), OK]
+        );
+        // A stray quote on the last line of a multi-line text, spaces around the DCS.
+        assert_eq!(
+            items(b"\r\n+CUSD: 1,\"a\r\nb\"c\" , 72 \r\n"),
+            vec![line("+CUSD: 1,\"a\r\nb\"c\" , 72 ")]
+        );
+        assert!(ends_with_quote_and_number(b"x\",15"));
+        assert!(!ends_with_quote_and_number(b"x\",1500"));
+        assert!(!ends_with_quote_and_number(b"x,15"));
+        assert!(!ends_with_quote_and_number(b""));
+    }
+
+    #[test]
     fn mf667_creg_forms() {
         assert_eq!(
             items(b"\r\n+CREG: 2,1,1A2B,00C3F1E2\r\n\r\nOK\r\n"),
@@ -954,37 +998,76 @@ mod tests {
             }
         }
 
-        /// Well-formed lines, split anywhere, come back as they went in.
+        /// Realistic modem output (lines, finals, echo, prompts, two-line URCs, multi-line
+        /// +CUSD), split at two arbitrary points, frames back to what went in.
         #[test]
-        fn well_formed_lines_survive_any_split(
-            lines in proptest::collection::vec("[A-Za-z0-9+:,. ]{1,20}", 1..6),
-            cut in any::<proptest::sample::Index>(),
+        fn modem_output_survives_any_split(
+            parts in proptest::collection::vec(arb_output(), 1..8),
+            cut1 in any::<proptest::sample::Index>(),
+            cut2 in any::<proptest::sample::Index>(),
         ) {
-            let lines: Vec<String> = lines
-                .into_iter()
-                .map(|l| l.trim().to_string())
-                .filter(|l| !l.is_empty())
-                .collect();
             let mut bytes = Vec::new();
-            for l in &lines {
-                bytes.extend_from_slice(format!("\r\n{l}\r\n").as_bytes());
+            let mut want = Vec::new();
+            for (b, item) in &parts {
+                bytes.extend_from_slice(b);
+                want.push(Out::I(item.clone()));
             }
+            // Something always follows in real life (an echo waits for the next byte).
             bytes.extend_from_slice(b"\r\nOK\r\n");
-            let k = cut.index(bytes.len() + 1);
+            want.push(Out::I(OK));
+            let mut cuts = [cut1.index(bytes.len() + 1), cut2.index(bytes.len() + 1)];
+            cuts.sort_unstable();
             let mut f = Framer::default();
             let mut out = Vec::new();
-            f.push(&bytes[..k]);
-            drain(&mut f, &mut out);
-            f.push(&bytes[k..]);
-            drain(&mut f, &mut out);
-            // A generated line could in principle look like a two-line URC header.
-            prop_assume!(lines.iter().all(|l| two_line_kind(l).is_none()));
-            let mut want: Vec<Out> = lines
-                .iter()
-                .map(|l| Out::I(Final::parse(l).map_or_else(|| line(l), Item::Final)))
-                .collect();
-            want.push(Out::I(OK));
+            for chunk in [&bytes[..cuts[0]], &bytes[cuts[0]..cuts[1]], &bytes[cuts[1]..]] {
+                f.push(chunk);
+                drain(&mut f, &mut out);
+            }
             prop_assert_eq!(out, want);
+            prop_assert!(f.pending().is_empty());
         }
+    }
+
+    /// One piece of modem output and the item it must frame to.
+    fn arb_output() -> impl Strategy<Value = (Vec<u8>, Item)> {
+        let text_line = "[A-Za-z0-9][A-Za-z0-9+:,. ]{0,30}[A-Za-z0-9]"
+            .prop_filter("not a two-line URC header", |l| two_line_kind(l).is_none())
+            .prop_map(|l| {
+                let item = Final::parse(&l).map_or_else(|| line(&l), Item::Final);
+                (format!("\r\n{l}\r\n").into_bytes(), item)
+            });
+        let finals = prop_oneof![
+            Just(Final::Ok),
+            Just(Final::Error),
+            (0u16..600).prop_map(|n| Final::CmeError(CmeCode::Number(n))),
+            (0u16..600).prop_map(|n| Final::CmsError(CmsCode::Number(n))),
+            Just(Final::CmeError(CmeCode::Text("SIM busy".into()))),
+            Just(Final::NoCarrier),
+            Just(Final::Connect(Some("7200000".into()))),
+        ]
+        .prop_map(|f| (format!("\r\n{f}\r\n").into_bytes(), Item::Final(f)));
+        let echo = "AT[+A-Z0-9=?,]{0,12}".prop_map(|e| (format!("{e}\r").into_bytes(), echo(&e)));
+        let prompt = Just((b"\r\n> ".to_vec(), Item::Prompt));
+        let message = (
+            proptest::collection::vec(any::<u8>(), 1..40),
+            proptest::option::of("[A-Za-z]{1,8}"),
+        )
+            .prop_map(|(pdu, alpha)| {
+                let hex: String = pdu.iter().map(|b| format!("{b:02X}")).collect();
+                let header = match alpha {
+                    Some(a) => format!("+CMT: \"{a}\",{}", pdu.len()),
+                    None => format!("+CDS: ,{}", pdu.len()),
+                };
+                (
+                    format!("\r\n{header}\r\n{hex}\r\n").into_bytes(),
+                    msg(&header, &hex),
+                )
+            });
+        let cusd =
+            ("[A-Za-z0-9 .:]{0,20}", "[A-Za-z0-9 .:]{0,20}", 0u8..6).prop_map(|(a, b, m)| {
+                let l = format!("+CUSD: {m},\"{a}\r\n{b}\",15");
+                (format!("\r\n{l}\r\n").into_bytes(), line(&l))
+            });
+        prop_oneof![4 => text_line, 2 => finals, 1 => echo, 1 => prompt, 1 => message, 1 => cusd]
     }
 }

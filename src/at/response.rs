@@ -801,18 +801,34 @@ pub struct Cusd {
 }
 
 impl Cusd {
-    /// Parse a `+CUSD:` line.
+    /// Parse a `+CUSD:` line. The string runs from the first to the last `"` of the
+    /// line, so a text with a stray `"` in it (`"Don"t"`) survives.
     pub fn parse(line: &str) -> Result<Cusd, ResponseError> {
-        let f = fields_of(line, "+CUSD", "+CUSD")?;
-        let m = int_at(&f, 0).ok_or_else(|| malformed("+CUSD", line))?;
-        Ok(Cusd {
-            m,
-            text: f
-                .get(1)
-                .filter(|x| !x.is_empty())
-                .map(|x| x.text().to_string()),
-            dcs: int_at(&f, 2),
-        })
+        let p = payload(line, "+CUSD").ok_or_else(|| malformed("+CUSD", line))?;
+        let (m, rest) = p.split_once(',').unwrap_or((p, ""));
+        let m = m.trim().parse().map_err(|_| malformed("+CUSD", line))?;
+        let rest = rest.trim();
+        let (text, dcs) = if let Some(inner) = rest.strip_prefix('"') {
+            match inner.rfind('"') {
+                Some(end) => {
+                    let after = inner[end + 1..].trim_start();
+                    let dcs = after
+                        .strip_prefix(',')
+                        .and_then(|d| d.trim().trim_matches('"').parse().ok());
+                    (Some(inner[..end].to_string()), dcs)
+                }
+                // Unterminated: the rest is the text.
+                None => (Some(inner.to_string()), None),
+            }
+        } else {
+            // Some firmware leaves the string unquoted.
+            let f = split(rest);
+            (
+                f.first().and_then(Field::opt_text).map(str::to_string),
+                int_at(&f, 1),
+            )
+        };
+        Ok(Cusd { m, text, dcs })
     }
 }
 
@@ -1411,6 +1427,37 @@ mod tests {
         let multi = Cusd::parse("+CUSD: 1,\"1. Balance\r\n2. Bundles\",15").expect("cusd");
         assert_eq!(multi.text.as_deref(), Some("1. Balance\r\n2. Bundles"));
         assert!(Cusd::parse("+CUSD: ,\"x\"").is_err());
+        assert_eq!(
+            Cusd::parse("+CUSD: 0,\"Don\"t \"worry\"\" , 15").expect("cusd"),
+            Cusd {
+                m: 0,
+                text: Some("Don\"t \"worry\"".into()),
+                dcs: Some(15)
+            }
+        );
+        assert_eq!(
+            Cusd::parse("+CUSD: 0,\"\",15")
+                .expect("cusd")
+                .text
+                .as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            Cusd::parse("+CUSD: 0,\"open").expect("cusd"),
+            Cusd {
+                m: 0,
+                text: Some("open".into()),
+                dcs: None
+            }
+        );
+        assert_eq!(
+            Cusd::parse("+CUSD: 0,Balance 5,15").expect("cusd"),
+            Cusd {
+                m: 0,
+                text: Some("Balance 5".into()),
+                dcs: Some(15)
+            }
+        );
     }
 
     #[test]

@@ -158,7 +158,7 @@ fn map_urc(u: at::urc::Urc, line: &str) -> Urc {
             let dcs = c.dcs.unwrap_or(15);
             let text = match c.text {
                 None => String::new(),
-                Some(t) => decode_ussd(t, dcs),
+                Some(t) => decode_ussd(t, c.dcs),
             };
             Urc::Ussd {
                 status: c.m,
@@ -183,9 +183,14 @@ fn map_urc(u: at::urc::Urc, line: &str) -> Urc {
 }
 
 /// The USSD text by DCS (undecodable strings are kept as they came).
-fn decode_ussd(t: String, _dcs: u8) -> String {
-    // (switched to crate::ussd once that codec lands)
-    t
+fn decode_ussd(t: String, dcs: Option<u8>) -> String {
+    match crate::ussd::codec::decode(&t, dcs) {
+        Ok(d) => d.text,
+        Err(e) => {
+            tracing::warn!(error = %e, raw = %t, "undecodable USSD text kept as it came");
+            t
+        }
+    }
 }
 
 /// While a command waits for its answer, a line the framer saw as a URC may be that

@@ -25,6 +25,14 @@ pub struct Loaded {
     pub warnings: Diagnostics,
 }
 
+/// The configured time zone, as the scheduler names it.
+pub fn zone(cfg: &Config) -> crate::schedule::cron::Zone {
+    match cfg.timezone {
+        crate::config::Zone::Local => crate::schedule::cron::Zone::Local,
+        crate::config::Zone::Named(tz) => crate::schedule::cron::Zone::Named(tz),
+    }
+}
+
 fn script_limits(cfg: &Config) -> crate::script::Limits {
     crate::script::Limits {
         max_operations: cfg.limits.script.max_operations,
@@ -68,7 +76,7 @@ pub fn load_from(path: &Path) -> Result<Loaded, Diagnostics> {
     if let Some(s) = &scripts {
         warnings.extend(s.warnings().clone());
         for sched in s.schedules() {
-            match CronSpec::parse(&sched.cron, config.timezone_tz()) {
+            match CronSpec::parse(&sched.cron, zone(&config)) {
                 Ok(c) => script_jobs.push(Job {
                     name: sched.job_name(),
                     spec: Spec::Cron(c),
@@ -79,7 +87,7 @@ pub fn load_from(path: &Path) -> Result<Loaded, Diagnostics> {
     }
     let ctx = crate::rules::ValidationContext {
         modems: config.modem_names(),
-        timezone: config.timezone_tz(),
+        timezone: zone(&config),
         scripts: scripts.as_ref(),
     };
     let rules = match crate::rules::load(&config.rules, &ctx) {

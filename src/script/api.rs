@@ -1,4 +1,4 @@
-//! The host API that scripts call. Registered on the engine by [`register`]; the
+//! The host API that scripts call. Registered on the engine by the script loader; the
 //! sandbox itself is built by [`super::engine::new_engine`].
 //!
 //! | function | returns | notes |
@@ -337,7 +337,7 @@ mod tests {
     use crate::event::UssdReply;
     use crate::host::testing::{Call, RecordingHost};
     use crate::host::{Host, HostError};
-    use crate::script::loader::test_support::{load, load_with};
+    use crate::script::loader::test_support::{load, load_with, TestHost};
     use crate::script::{Limits, ScriptErrorKind};
     use serde_json::json;
 
@@ -437,6 +437,52 @@ mod tests {
             .await
             .expect_err("negative");
         assert!(e.message.contains("must not be negative"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn inbox_entries_are_maps() {
+        let entry = |id: i64, text: &str| crate::host::InboxEntry {
+            id,
+            from: "+4917612345678".into(),
+            text: text.into(),
+            timestamp: "2025-01-06T08:00:00+01:00".into(),
+            incomplete: false,
+        };
+        let host = Arc::new(TestHost {
+            inbox: vec![entry(9, "newest"), entry(8, "older"), entry(7, "oldest")],
+            ..TestHost::default()
+        });
+        let (_dir, set) = load(&[(
+            "t.rhai",
+            r#"fn f() { let m = inbox(2); [m.len(), m[0].id, m[0].text, m[1].from, m[1].incomplete] }"#,
+        )]);
+        let v = set.call(None, "f", vec![], host).await;
+        assert_eq!(v, Ok(json!([2, 9, "newest", "+4917612345678", false])));
+    }
+
+    #[tokio::test]
+    async fn a_refused_send_is_a_catchable_error() {
+        let host = Arc::new(TestHost {
+            send_error: Some(HostError::Policy("sms_per_hour limit of 30 reached".into())),
+            ..TestHost::default()
+        });
+        let (_dir, set) = load(&[(
+            "t.rhai",
+            "fn f() {\n  send_sms(\"+49\", \"x\")\n}\nfn g() { let r = \"sent\"; try { send_sms(\"+49\", \"x\"); } catch (e) { log_warn(e); r = \"not sent\"; } r }",
+        )]);
+        let e = set
+            .call(None, "f", vec![], host.clone())
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            e.message,
+            r#"send_sms("+49"): refused: sms_per_hour limit of 30 reached"#
+        );
+        assert_eq!(e.line, 2);
+        assert_eq!(
+            set.call(None, "g", vec![], host).await,
+            Ok(json!("not sent"))
+        );
     }
 
     #[tokio::test]

@@ -239,6 +239,7 @@ where
 mod tests {
     use super::*;
     use crate::host::testing::{Call, RecordingHost};
+    use crate::script::loader::test_support::TestHost;
 
     fn job(
         ops: Vec<HostOp>,
@@ -311,46 +312,16 @@ mod tests {
         ));
     }
 
-    /// A host whose `at` never answers.
-    struct StuckHost(RecordingHost);
-
-    #[async_trait::async_trait]
-    impl Host for StuckHost {
-        async fn send_sms(&self, to: &str, text: &str) -> Result<i64, HostError> {
-            self.0.send_sms(to, text).await
-        }
-        async fn ussd(&self, code: &str) -> Result<crate::event::UssdReply, HostError> {
-            self.0.ussd(code).await
-        }
-        async fn ussd_reply(&self, text: &str) -> Result<crate::event::UssdReply, HostError> {
-            self.0.ussd_reply(text).await
-        }
-        async fn ussd_cancel(&self) -> Result<(), HostError> {
-            self.0.ussd_cancel().await
-        }
-        async fn at(&self, _command: &str) -> Result<String, HostError> {
-            std::future::pending().await
-        }
-        async fn signal(&self) -> Result<crate::event::Signal, HostError> {
-            self.0.signal().await
-        }
-        async fn modem_info(&self) -> Result<serde_json::Value, HostError> {
-            self.0.modem_info().await
-        }
-        async fn inbox(&self, n: usize) -> Result<Vec<crate::host::InboxEntry>, HostError> {
-            self.0.inbox(n).await
-        }
-        async fn store_get(&self, key: &str) -> Result<Option<serde_json::Value>, HostError> {
-            self.0.store_get(key).await
-        }
-        async fn store_set(&self, key: &str, value: serde_json::Value) -> Result<(), HostError> {
-            self.0.store_set(key, value).await
-        }
+    fn stuck_host() -> Arc<TestHost> {
+        Arc::new(TestHost {
+            stuck_at: true,
+            ..TestHost::default()
+        })
     }
 
     #[tokio::test]
     async fn a_stuck_host_call_ends_with_the_budget() {
-        let host = Arc::new(StuckHost(RecordingHost::new()));
+        let host = stuck_host();
         let started = std::time::Instant::now();
         let out = run_blocking(host, |tx, cancel| {
             let _call = engine::enter_call(Duration::from_millis(200), None, Some(cancel));
@@ -369,7 +340,7 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_call_cancels_a_pending_host_call() {
-        let host = Arc::new(StuckHost(RecordingHost::new()));
+        let host = stuck_host();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let fut = run_blocking(host, move |tx, cancel| {
             let _call = engine::enter_call(Duration::from_secs(30), None, Some(cancel));

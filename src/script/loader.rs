@@ -472,10 +472,64 @@ fn load_one(
     ))
 }
 
-/// Helpers for the script tests: write files into a temp dir and load them.
+/// Helpers for the script tests: write files into a temp dir and load them; a host
+/// with knobs the shared `RecordingHost` does not have.
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
+    use crate::event::{Signal, UssdReply};
+    use crate::host::testing::RecordingHost;
+    use crate::host::{Host, HostError, InboxEntry};
+
+    /// A [`RecordingHost`] with an inbox, an `at` that never answers (when
+    /// `stuck_at`), and a `send_sms` that fails (when `send_error` is set).
+    #[derive(Default)]
+    pub(crate) struct TestHost {
+        pub(crate) inner: RecordingHost,
+        pub(crate) inbox: Vec<InboxEntry>,
+        pub(crate) stuck_at: bool,
+        pub(crate) send_error: Option<HostError>,
+    }
+
+    #[async_trait::async_trait]
+    impl Host for TestHost {
+        async fn send_sms(&self, to: &str, text: &str) -> Result<i64, HostError> {
+            match &self.send_error {
+                Some(e) => Err(e.clone()),
+                None => self.inner.send_sms(to, text).await,
+            }
+        }
+        async fn ussd(&self, code: &str) -> Result<UssdReply, HostError> {
+            self.inner.ussd(code).await
+        }
+        async fn ussd_reply(&self, text: &str) -> Result<UssdReply, HostError> {
+            self.inner.ussd_reply(text).await
+        }
+        async fn ussd_cancel(&self) -> Result<(), HostError> {
+            self.inner.ussd_cancel().await
+        }
+        async fn at(&self, command: &str) -> Result<String, HostError> {
+            if self.stuck_at {
+                std::future::pending::<()>().await;
+            }
+            self.inner.at(command).await
+        }
+        async fn signal(&self) -> Result<Signal, HostError> {
+            self.inner.signal().await
+        }
+        async fn modem_info(&self) -> Result<serde_json::Value, HostError> {
+            self.inner.modem_info().await
+        }
+        async fn inbox(&self, n: usize) -> Result<Vec<InboxEntry>, HostError> {
+            Ok(self.inbox.iter().take(n).cloned().collect())
+        }
+        async fn store_get(&self, key: &str) -> Result<Option<serde_json::Value>, HostError> {
+            self.inner.store_get(key).await
+        }
+        async fn store_set(&self, key: &str, value: serde_json::Value) -> Result<(), HostError> {
+            self.inner.store_set(key, value).await
+        }
+    }
 
     /// Write `files` (name, source) into a fresh temp dir and load it.
     pub(crate) fn load_with(

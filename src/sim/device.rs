@@ -499,7 +499,6 @@ pub struct UsbState {
 #[derive(Debug)]
 pub(crate) struct Device {
     pub cfg: SimConfig,
-    pub start: Instant,
     pub ports: [Port; IFACES],
     pub stores: Stores,
     pub sim: SimCard,
@@ -532,7 +531,6 @@ pub(crate) fn bump(counters: &mut BTreeMap<&'static str, u64>, name: &'static st
 
 impl Device {
     pub(crate) fn new(cfg: SimConfig, usb_tx: watch::Sender<UsbState>) -> Device {
-        let now = Instant::now();
         let sim_present = cfg.sim_present;
         let mut d = Device {
             ports: std::array::from_fn(|_| Port {
@@ -572,7 +570,6 @@ impl Device {
             faults: Faults::default(),
             timers: Vec::new(),
             stopped: false,
-            start: now,
             cfg,
         };
         // A stick that is simply "on" at start is already registered (a test wants a

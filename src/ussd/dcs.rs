@@ -123,7 +123,10 @@ mod tests {
     #[test]
     fn the_values_modems_send() {
         let d = Dcs::new(15);
-        assert_eq!((d.alphabet, d.language, d.compressed), (Alphabet::Gsm7, None, false));
+        assert_eq!(
+            (d.alphabet, d.language, d.compressed),
+            (Alphabet::Gsm7, None, false)
+        );
         assert_eq!(Dcs::new(72).alphabet, Alphabet::Ucs2);
         assert_eq!(Dcs::new(68).alphabet, Alphabet::EightBit);
         let l = Dcs::new(17);
@@ -147,7 +150,11 @@ mod tests {
         assert_eq!(Dcs::new(0xF0).alphabet, Alphabet::Gsm7);
         assert_eq!(Dcs::new(0xF4).alphabet, Alphabet::EightBit);
         for reserved in [0x12u8, 0x1F, 0x30, 0x3F, 0x80, 0x8F, 0xA0, 0xDF] {
-            assert_eq!(Dcs::new(reserved).alphabet, Alphabet::Gsm7, "{reserved:#04x}");
+            assert_eq!(
+                Dcs::new(reserved).alphabet,
+                Alphabet::Gsm7,
+                "{reserved:#04x}"
+            );
         }
         assert_eq!(Dcs::new(GSM7).value, 15);
         assert_eq!((EIGHT_BIT, UCS2, UCS2_WITH_LANGUAGE), (68, 72, 17));

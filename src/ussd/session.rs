@@ -54,7 +54,10 @@ impl SessionState {
 
     /// `true` for 4 and 5: the request failed (2 and 3 may still carry a useful text).
     pub fn is_failure(&self) -> bool {
-        matches!(self, SessionState::NotSupported | SessionState::NetworkTimeout)
+        matches!(
+            self,
+            SessionState::NotSupported | SessionState::NetworkTimeout
+        )
     }
 
     /// A short English description.
@@ -93,6 +96,9 @@ mod tests {
         assert!(SessionState::NotSupported.is_failure());
         assert!(SessionState::NetworkTimeout.is_failure());
         assert!(!SessionState::TerminatedByNetwork.is_failure());
-        assert_eq!(SessionState::TerminatedByNetwork.to_string(), "terminated by network");
+        assert_eq!(
+            SessionState::TerminatedByNetwork.to_string(),
+            "terminated by network"
+        );
     }
 }

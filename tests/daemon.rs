@@ -1,0 +1,250 @@
+//! The whole daemon on the in-process simulator: rules, scripts, schedules, reload,
+//! safety. Each test reads like the feature it covers.
+
+use std::time::Duration;
+
+use crate::common::{builder, wait_for, ALLOWED};
+use atmate::event::Event;
+
+const PING: &str = r#"
+- name: ping
+  when: { sms: { from: "+4917612345678", text: "(?i)^ping$" } }
+  do:
+    - sms: { to: "{{ sms.from }}", text: "pong, signal {{ modem.signal.dbm }} dBm" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_answers_ping_from_an_allowed_number_only() {
+    let d = builder()
+        .rules(&PING.replace("\"+4917612345678\"", "[\"+4917612345678\", \"+4915100000000\"]"))
+        .start()
+        .await;
+    d.inject_sms(ALLOWED, "ping").await;
+    let text = d.expect_sent_sms(ALLOWED, |t| t.starts_with("pong")).await;
+    assert!(text.contains("dBm") && text.contains('-'), "{text}");
+    // Listed in the rule but not in the allowlist: the allowlist wins.
+    d.inject_sms("+4915100000000", "ping").await;
+    d.expect_no_sms_to("+4915100000000", Duration::from_secs(3)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_runs_a_daily_balance_rule() {
+    let d = builder()
+        .rules(&format!(
+            r#"
+- name: balance-report
+  when: {{ every: 2s }}
+  mode: single
+  do:
+    - ussd: "*100#"
+      save_as: balance
+    - sms: {{ to: "{ALLOWED}", text: "Balance: {{{{ balance.text }}}}" }}
+"#
+        ))
+        .start()
+        .await;
+    let text = d
+        .expect_sent_sms(ALLOWED, |t| t.starts_with("Balance: "))
+        .await;
+    assert!(text.contains("EUR"), "decoded balance expected: {text}");
+    assert!(d.sim.wire_text().await.contains("AT+CUSD=1,\"*100#\",15"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_reconnects_on_network_loss_with_the_rule() {
+    let d = builder()
+        .modem_extra("    recovery:\n      enabled: false\n")
+        .rules(
+            r#"
+- name: back-online
+  when: { network: lost }
+  do:
+    - wait: 1s
+    - at: "AT+ZOPRT=5"
+"#,
+        )
+        .start()
+        .await;
+    let mut ev = d.rt.events();
+    d.sim.network_lost().await;
+    wait_for(&mut ev, |e| matches!(e, Event::Network(n) if n.state == atmate::event::NetworkState::Lost)).await;
+    for _ in 0..100 {
+        if d.sim.wire_text().await.contains("AT+ZOPRT=5") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("AT+ZOPRT=5 never reached the wire");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_calls_a_script_on_sms_hook() {
+    let d = builder()
+        .script(
+            "hello.rhai",
+            r#"
+fn on_sms(sms) {
+    if sms.text == "hello" {
+        send_sms(sms.from, "hi from a script");
+    }
+}
+"#,
+        )
+        .start()
+        .await;
+    d.inject_sms(ALLOWED, "hello").await;
+    d.expect_sent_sms(ALLOWED, |t| t == "hi from a script").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_reloads_rules_good_broken_good() {
+    let d = builder().rules(PING).start().await;
+    d.write_rules(&PING.replace("pong", "PONG2"));
+    d.assert_reloaded().await;
+    d.inject_sms(ALLOWED, "ping").await;
+    d.expect_sent_sms(ALLOWED, |t| t.starts_with("PONG2")).await;
+    // Broken: reported with its line, the previous version keeps working.
+    d.write_rules("- name: ping\n  when: { smss: {} }\n  do: []\n");
+    let diag = d.assert_not_reloaded("rules.yaml:2").await;
+    assert!(diag.contains("smss"), "{diag}");
+    d.inject_sms(ALLOWED, "ping").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pongs = d
+        .sim
+        .sent()
+        .await
+        .iter()
+        .filter(|s| s.text.starts_with("PONG2"))
+        .count();
+    assert_eq!(pongs, 2, "the previous rules keep running");
+    d.write_rules(&PING.replace("pong", "PONG3"));
+    d.assert_reloaded().await;
+    d.inject_sms(ALLOWED, "ping").await;
+    d.expect_sent_sms(ALLOWED, |t| t.starts_with("PONG3")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_reloads_a_script_good_broken_good() {
+    let good = |reply: &str| {
+        format!("fn on_sms(sms) {{ if sms.text == \"s\" {{ send_sms(sms.from, \"{reply}\"); }} }}\n")
+    };
+    let d = builder().script("a.rhai", &good("one")).start().await;
+    d.inject_sms(ALLOWED, "s").await;
+    d.expect_sent_sms(ALLOWED, |t| t == "one").await;
+    d.write_script("a.rhai", "fn on_sms(sms) {\n  let x = ;\n}\n");
+    d.assert_not_reloaded("a.rhai:2").await;
+    d.inject_sms(ALLOWED, "s").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(d.sim.sent().await.iter().filter(|s| s.text == "one").count(), 2);
+    d.write_script("a.rhai", &good("two"));
+    d.assert_reloaded().await;
+    d.inject_sms(ALLOWED, "s").await;
+    d.expect_sent_sms(ALLOWED, |t| t == "two").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_stops_an_endless_script_and_handles_the_next_sms() {
+    let d = builder()
+        .top_extra("limits:\n  script_wall_clock: 1s\n")
+        .script(
+            "loop.rhai",
+            r#"
+fn on_sms(sms) {
+    if sms.text == "loop" { loop { } }
+    send_sms(sms.from, "still alive");
+}
+"#,
+        )
+        .start()
+        .await;
+    d.inject_sms(ALLOWED, "loop").await;
+    d.inject_sms(ALLOWED, "next").await;
+    d.expect_sent_sms(ALLOWED, |t| t == "still alive").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_stops_an_auto_reply_loop_with_the_send_budget() {
+    // Every SMS from the allowed number is answered; the "other robot" (the simulator
+    // below) answers every SMS it gets. Without budgets this never ends.
+    let d = builder()
+        .top_extra("limits:\n  sms_per_recipient_per_hour: 5\n")
+        .rules(
+            r#"
+- name: echo
+  when: { sms: { from: "+4917612345678" } }
+  do:
+    - sms: { to: "{{ sms.from }}", text: "re: {{ sms.text }}" }
+"#,
+        )
+        .start()
+        .await;
+    let mut ev = d.rt.events();
+    let sim = d.sim.clone();
+    let robot = tokio::spawn(async move {
+        let mut seen = 0;
+        loop {
+            let sent = sim.sent().await;
+            for s in &sent[seen..] {
+                sim.inject_sms(atmate::sim::InjectSms {
+                    from: s.to.clone(),
+                    text: s.text.clone(),
+                    ..Default::default()
+                })
+                .await
+                .ok();
+            }
+            seen = sent.len();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    d.inject_sms(ALLOWED, "hi").await;
+    wait_for(&mut ev, |e| matches!(e, Event::SendLimit(_))).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    robot.abort();
+    assert_eq!(d.sim.sent().await.len(), 5, "the budget stops the loop at 5");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_passes_the_event_to_a_run_program() {
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("event.txt");
+    let d = builder()
+        .rules(&format!(
+            r#"
+- name: log-to-file
+  when: {{ sms: {{ from: "+4917612345678", text: "^run" }} }}
+  do:
+    - run:
+        program: /bin/sh
+        args: ["-c", "printf '%s|%s|%s' \"$ATMATE_SMS_FROM\" \"$ATMATE_SMS_TEXT\" \"$ATMATE_RULE\" > '{}'"]
+"#,
+            file.display()
+        ))
+        .start()
+        .await;
+    d.inject_sms(ALLOWED, "run it").await;
+    for _ in 0..100 {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            assert_eq!(text, format!("{ALLOWED}|run it|log-to-file"));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the program never ran");
+}
+
+#[test]
+fn every_shipped_config_rule_and_script_passes_check() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = root.join("config/atmate.yaml");
+    assert!(cfg.exists(), "config/atmate.yaml is shipped");
+    let scripts: Vec<_> = std::fs::read_dir(root.join("scripts"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "rhai"))
+        .collect();
+    assert!(!scripts.is_empty(), "scripts/ ships at least one script");
+    let (code, report) = atmate::runtime::check(Some(&cfg));
+    assert_eq!(code, 0, "{report}");
+    assert!(report.contains("ok"), "{report}");
+}
