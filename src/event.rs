@@ -254,9 +254,9 @@ pub enum NetworkState {
     Registered,
     /// Registered, roaming.
     Roaming,
-    /// Not registered, searching.
+    /// Not registered yet, searching (at start-up).
     Searching,
-    /// Not registered and not searching (or the modem is offline).
+    /// Was registered and is not any more (searching again, or offline).
     Lost,
     /// Registration denied.
     Denied,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use atmate::event::Event;
 use atmate::modem::persist::MemoryPersist;
 use atmate::modem::{FnConnector, ModemConfig, ModemHandle, Opened};
-use atmate::sim::{InjectSms, SimConfig, SimHandle};
+use atmate::sim::{InjectSms, SimConfig, SimHandle, UssdDcs, UssdReplySpec};
 use tokio::sync::broadcast;
 
 /// A modem engine wired to an in-process simulator.
@@ -93,11 +93,33 @@ async fn sms_events(rx: &mut broadcast::Receiver<Event>, n: usize) -> Vec<atmate
 }
 
 fn sms(from: &str, text: &str) -> InjectSms {
-    InjectSms {
-        from: from.into(),
-        text: text.into(),
-        ..InjectSms::default()
-    }
+    InjectSms::new(from, text)
+}
+
+/// Everything the host wrote to the stick, as text.
+async fn to_stick(sim: &SimHandle) -> String {
+    let bytes: Vec<u8> = sim
+        .wire_log()
+        .await
+        .into_iter()
+        .filter(|e| e.dir == atmate::sim::wire::Direction::ToStick)
+        .flat_map(|e| e.bytes)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The DELIVER PDUs (hex, SMSC included) the network would send for a long text.
+fn deliver_parts(from: &str, text: &str) -> Vec<String> {
+    let ts = chrono::DateTime::parse_from_rfc3339("2026-11-24T10:00:00+01:00").unwrap();
+    let opts = atmate::sms::DeliverOptions {
+        reference: 77,
+        ..Default::default()
+    };
+    atmate::sms::deliver_parts(from, text, ts, &opts)
+        .unwrap()
+        .into_iter()
+        .map(|d| atmate::sms::Pdu::Deliver(d).encode().unwrap().hex)
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -144,7 +166,7 @@ async fn it_reassembles_multipart_out_of_order_with_a_duplicate_and_a_restart() 
     let sim = SimHandle::spawn(SimConfig::default());
     let text: String = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(6);
     // Parts 3 and 1 first (out of order, part 1 twice), then the daemon "restarts".
-    let parts = atmate::sim::deliver_parts(&sms("+4917612345678", &text)).unwrap();
+    let parts = deliver_parts("+4917612345678", &text);
     assert!(parts.len() >= 3);
     {
         let r = rig_on(sim.clone(), ModemConfig::new("main"), persist.clone()).await;
@@ -161,9 +183,12 @@ async fn it_reassembles_multipart_out_of_order_with_a_duplicate_and_a_restart() 
         sim.inject_pdu(p).await.unwrap();
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut r = rig_on(sim, ModemConfig::new("main"), persist.clone()).await;
-    let got = sms_events(&mut r.events, 1).await;
+    // The start-up sweep finds part 2 before `link: up` is announced.
+    let _r = rig_on(sim, ModemConfig::new("main"), persist.clone()).await;
+    let got = persist.messages();
+    assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].text, text);
+    assert_eq!(got[0].parts, 3);
     assert!(!got[0].incomplete);
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(persist.messages().len(), 1, "exactly one message");
@@ -173,19 +198,15 @@ async fn it_reassembles_multipart_out_of_order_with_a_duplicate_and_a_restart() 
 async fn it_decodes_every_ussd_encoding_the_same() {
     let r = rig().await;
     for dcs in [
-        atmate::sim::UssdEncoding::Plain,
-        atmate::sim::UssdEncoding::Ucs2,
-        atmate::sim::UssdEncoding::EightBit,
-        atmate::sim::UssdEncoding::Packed,
+        UssdDcs::Plain,
+        UssdDcs::Ucs2,
+        UssdDcs::EightBit,
+        UssdDcs::Packed,
     ] {
         r.sim
             .set_ussd(
                 "*100#",
-                atmate::sim::UssdReplySpec {
-                    text: "Balance: 10.00 EUR".into(),
-                    encoding: dcs,
-                    ..Default::default()
-                },
+                UssdReplySpec::text("Balance: 10.00 EUR").with_dcs(dcs),
             )
             .await;
         let reply = r.modem.ussd("*100#").await.unwrap();
@@ -210,17 +231,11 @@ async fn it_times_out_a_silent_ussd_and_cancels_it() {
     cfg.ussd_timeout = Duration::from_secs(30);
     let r = rig_with(SimConfig::default(), cfg).await;
     r.sim
-        .set_ussd(
-            "*999#",
-            atmate::sim::UssdReplySpec {
-                never: true,
-                ..Default::default()
-            },
-        )
+        .set_ussd("*999#", UssdReplySpec::never())
         .await;
     let err = r.modem.ussd("*999#").await.unwrap_err();
     assert!(err.to_string().contains("no answer"), "{err}");
-    let log = r.sim.wire_text().await;
+    let log = to_stick(&r.sim).await;
     assert!(log.contains("AT+CUSD=2"), "cancel must be on the wire");
     // The engine is still usable.
     assert_eq!(r.modem.ussd("*100#").await.unwrap().status, 0);
@@ -236,7 +251,7 @@ async fn it_sends_long_and_emoji_messages_as_the_right_parts() {
     let emoji = "Hallo 👋 wie geht's? 🎉".repeat(5);
     let res2 = r.modem.send_sms("+4917612345678", &emoji).await.unwrap();
     assert_eq!(res2.parts, 2);
-    let sent = r.sim.sent().await;
+    let sent = r.sim.sent_messages().await;
     let texts: Vec<&str> = sent.iter().map(|s| s.text.as_str()).collect();
     assert!(texts.contains(&euro.as_str()), "{texts:?}");
     assert!(texts.contains(&emoji.as_str()), "{texts:?}");
@@ -247,8 +262,14 @@ async fn it_survives_garbage_half_lines_and_awkward_urcs() {
     let mut r = rig().await;
     r.sim.inject_garbage(b"\xff\x00garbage\r\n+CMTI: \"SM\"").await;
     r.sim.inject_garbage(b"half a li").await;
-    r.sim.set_awkward_urcs(true).await;
     for i in 0..10 {
+        let moment = [
+            atmate::sim::UrcMoment::AfterEcho,
+            atmate::sim::UrcMoment::BeforePrompt,
+            atmate::sim::UrcMoment::BeforeFinal,
+        ][i % 3];
+        r.sim.urc_at(moment, "+ZUSIMR:2", None).await;
+        r.sim.urc_at(atmate::sim::UrcMoment::BeforeFinal, "+CREG: 1", None).await;
         r.sim.inject_sms(sms("+4917600000002", &format!("n{i}"))).await.unwrap();
         let s = r.modem.signal().await.unwrap();
         assert!(s.dbm.is_some());

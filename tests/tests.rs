@@ -8,3 +8,9 @@ mod pdu_cli;
 mod sim;
 /// Real clients against the simulator: Debian's `gammu` on a simulator PTY.
 mod gammu;
+/// The shared harness: a real daemon on a temp dir with the in-process simulator.
+mod common;
+/// The modem engine on the in-process simulator: receive, multipart, USSD, sending, garbage.
+mod engine;
+/// The whole daemon: rules, scripts, schedules, reload, budgets, `run`, shipped examples.
+mod daemon;

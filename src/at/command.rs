@@ -235,11 +235,21 @@ impl Command {
         if !t.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("AT")) {
             return Err(CommandError::NotAt(t.to_string()));
         }
+        // The answer's prefix is that of the first extended command on the line, also after
+        // basic ones (`ATE0+CPMS?` answers `+CPMS: …`). `ATD` takes the rest of the line as
+        // the number (`ATD+4917…;`), so a dial has none.
         let rest = &t[2..];
-        let name_end = rest.find(['=', '?', ';']).unwrap_or(rest.len());
+        let prefix = if rest.starts_with(['D', 'd']) {
+            None
+        } else {
+            rest.find(['+', '^', '$', '%']).and_then(|i| {
+                let ext = &rest[i..];
+                prefix_of(&ext[..ext.find(['=', '?', ';']).unwrap_or(ext.len())])
+            })
+        };
         Ok(Command {
             line: t.to_string(),
-            prefix: prefix_of(&rest[..name_end]),
+            prefix,
         })
     }
 
@@ -479,6 +489,15 @@ mod tests {
                 .response_prefix(),
             Some("+CSQ")
         );
+        let p = |s: &str| {
+            Command::raw(s)
+                .expect("raw")
+                .response_prefix()
+                .map(str::to_string)
+        };
+        assert_eq!(p("ATE0+CPMS?").as_deref(), Some("+CPMS"));
+        assert_eq!(p("ATD+4917612345678;"), None);
+        assert_eq!(p("AT"), None);
     }
 
     #[test]

@@ -40,7 +40,10 @@
 //!   is returned alone as a [`Item::Line`] and the next line is framed on its own; a
 //!   text-mode `+CDS` (seven fields, 27.005 §3.4.1) has no second line.
 //! - Text-mode `+CMGR`/`+CMGL` bodies are ordinary lines; a body that reads exactly `OK`
-//!   would look like the final code. atmate uses PDU mode, where bodies are hex.
+//!   would look like the final code, and one starting with `>` like a prompt. atmate uses
+//!   PDU mode, where bodies are hex.
+//! - A quoted string with an odd number of `"` cannot span lines; its line still ends
+//!   where it ends like a closed `+CUSD` string (`…",15`).
 
 use super::result::{Final, V0Code};
 

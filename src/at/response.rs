@@ -381,7 +381,7 @@ pub struct StoredText {
 pub struct StoredStatusReport {
     /// Storage index (`+CMGL` only).
     pub index: Option<u32>,
-    /// Stat, possibly empty ([pgm] sends `+CMGR: ,6,20,…`).
+    /// Stat, possibly empty (python-gsmmodem sends `+CMGR: ,6,20,…`).
     pub stat: Option<String>,
     /// First octet.
     pub fo: u8,
@@ -598,7 +598,7 @@ impl PinStatus {
     }
 }
 
-/// `+ZPINPUK: <pin_left>,<puk_left>` (ZTE; [MM], [oFono]).
+/// `+ZPINPUK: <pin_left>,<puk_left>` (ZTE; used by ModemManager and oFono).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PinRetries {
     /// PIN attempts left.
@@ -895,7 +895,7 @@ impl AccessTech {
     }
 }
 
-/// `+ZPAS: "<net>","<domain>"` (query) or `+ZPASR: "<net>"[,"<domain>"]` (URC). [pgm]'s ZTE
+/// `+ZPAS: "<net>","<domain>"` (query) or `+ZPASR: "<net>"[,"<domain>"]` (URC). python-gsmmodem's ZTE
 /// fakes answer with `+BEARTYPE:` instead, so the parser keys on the quoted fields and
 /// accepts any prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]

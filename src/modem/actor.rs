@@ -1049,6 +1049,15 @@ impl Actor {
         ci: Option<String>,
         operator: Option<String>,
     ) {
+        // A stick that drops off the network reports "searching" (stat 2), not
+        // "not searching" (0); to rules both mean the network is lost.
+        let state = match (self.network, state) {
+            (
+                NetworkState::Registered | NetworkState::Roaming | NetworkState::Lost,
+                NetworkState::Searching,
+            ) => NetworkState::Lost,
+            (_, s) => s,
+        };
         let op = operator.clone();
         self.set_status(|s| {
             s.network = state;

@@ -13,19 +13,19 @@
 //! | `discover.rs` | finding the port again by USB ids in sysfs after re-enumeration |
 //! | `persist.rs` | the `Persist` trait and an in-memory implementation |
 
-// mod actor;
+mod actor;
 pub mod config;
 pub mod discover;
 pub mod error;
-// pub mod handle;
-// pub mod init;
+pub mod handle;
+pub mod init;
 pub mod persist;
-// mod receive;
+mod receive;
 pub mod transport;
-// mod wire;
+mod wire;
 
 pub use config::{ModemConfig, RecoveryConfig, Secret, Vendor};
 pub use error::{ErrorCode, ModemError};
-// pub use handle::{AtResponse, ModemHandle, ModemInfo, ModemStatus, SendOptions, SendResult};
+pub use handle::{AtResponse, ModemHandle, ModemInfo, ModemStatus, SendOptions, SendResult};
 pub use persist::{MemoryPersist, Persist};
 pub use transport::{Connector, FnConnector, Opened, SerialConnector, SerialPath, TcpConnector};

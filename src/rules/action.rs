@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 use super::model::{Action, Arg, LogLevel, Rule, Step};
-use super::template::{Template, MATCH_VAR};
+use super::template::{context_name, user_message, Template, MATCH_VAR};
 use crate::event::Event;
 use crate::host::Host;
 use crate::script::{value_to_template_string, ScriptSet};
@@ -58,12 +58,15 @@ enum Flow {
 /// The most of a program's stdout kept for `save_as` (the log gets every line).
 const MAX_SAVED_OUTPUT: usize = 64 * 1024;
 
+/// Longer output lines are cut (in characters) before they go to the log.
+const MAX_LOGGED_LINE: usize = 2000;
+
 /// The context variables for an event: `event`, the event under its kind's name,
 /// `rule`, and the regex captures as `match`.
 pub(crate) fn base_vars(rule: &Rule, event: &Event, captures: Option<Value>) -> Value {
     let ev = event.to_json();
     let mut m = Map::new();
-    m.insert(event.kind().to_owned(), ev.clone());
+    m.insert(context_name(event.kind()).to_owned(), ev.clone());
     m.insert("event".to_owned(), ev);
     m.insert("rule".to_owned(), json!({ "name": rule.name }));
     m.insert(
@@ -120,6 +123,7 @@ impl Run {
                         continue;
                     }
                     Err(e) => {
+                        let e = user_message(&e);
                         if let Some(out) = self.failed(step, format!("its `if` failed: {e}")) {
                             return out;
                         }
@@ -143,11 +147,14 @@ impl Run {
         RunOutcome::Ok
     }
 
-    /// Log a failed step; the outcome when it ends the run.
-    fn failed(&self, step: &Step, error: String) -> Option<RunOutcome> {
+    /// Log a failed step; the outcome when it ends the run. A failed step that goes on
+    /// (`continue_on_error`) saves `{ error: "…" }`, so later templates can read
+    /// `x.error` and `x.text` is simply empty.
+    fn failed(&mut self, step: &Step, error: String) -> Option<RunOutcome> {
         let kind = step.action.kind();
         if step.continue_on_error {
             tracing::warn!(target: "atmate::rules", rule = %self.rule.name, at = %step.place, "`{kind}` failed: {error} (continuing: continue_on_error)");
+            self.save(step, json!({ "error": error }));
             None
         } else {
             tracing::warn!(target: "atmate::rules", rule = %self.rule.name, at = %step.place, "`{kind}` failed: {error}");
@@ -215,9 +222,9 @@ impl Run {
                 let mut values = Vec::with_capacity(args.len());
                 for a in args {
                     values.push(match a {
-                        Arg::Template(t) => t
-                            .render_value(&self.vars)
-                            .map_err(|e| format!("argument `{}`: {e}", t.source()))?,
+                        Arg::Template(t) => t.render_value(&self.vars).map_err(|e| {
+                            format!("argument `{}`: {}", t.source(), user_message(&e))
+                        })?,
                         Arg::Value(v) => v.clone(),
                     });
                 }
@@ -445,10 +452,14 @@ async fn read_lines(
         }
         let line = String::from_utf8_lossy(&buf);
         let line = line.trim_end_matches(['\n', '\r']);
+        let shown = match line.char_indices().nth(MAX_LOGGED_LINE) {
+            Some((cut, _)) => format!("{}… ({} bytes)", &line[..cut], line.len()),
+            None => line.to_owned(),
+        };
         if stream == "stderr" {
-            tracing::warn!(target: "atmate::rules", rule = %rule, program = %program, stream, "{line}");
+            tracing::warn!(target: "atmate::rules", rule = %rule, program = %program, stream, "{shown}");
         } else {
-            tracing::info!(target: "atmate::rules", rule = %rule, program = %program, stream, "{line}");
+            tracing::info!(target: "atmate::rules", rule = %rule, program = %program, stream, "{shown}");
         }
         if keep && kept.len() + line.len() < MAX_SAVED_OUTPUT {
             kept.push_str(line);
@@ -456,4 +467,136 @@ async fn read_lines(
         }
     }
     kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    use crate::event::{SmsReceived, TextEncoding};
+    use crate::rules::load::{load_sources, ValidationContext};
+
+    fn process_state(pid: i32) -> Option<char> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `pid (comm) S …`: the state follows the last `)`.
+        stat.rsplit_once(')')?.1.trim_start().chars().next()
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_everything_the_program_started() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pidfile = dir.path().join("pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+        let started = std::time::Instant::now();
+        let err = run_program(
+            "r",
+            "sh",
+            &["-c".into(), script],
+            &[],
+            Duration::from_millis(300),
+        )
+        .await
+        .expect_err("times out");
+        assert_eq!(err, "`sh` timed out after 300ms and was killed");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("number");
+        // The grandchild is gone (or a zombie waiting for init to reap it).
+        let mut state = process_state(pid);
+        for _ in 0..50 {
+            if state.is_none_or(|s| s == 'Z') {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            state = process_state(pid);
+        }
+        assert!(
+            state.is_none_or(|s| s == 'Z'),
+            "sleep {pid} still running: {state:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn output_that_is_not_utf8_is_drained_and_kept_lossily() {
+        let (code, out) = run_program(
+            "r",
+            "sh",
+            &[
+                "-c".into(),
+                "printf 'a\\377b\\nsecond\\n'; head -c 200000 /dev/zero".into(),
+            ],
+            &[],
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("runs");
+        assert_eq!(code, 0);
+        // The 200 000-byte line was drained (else `sh` would block) but is too long to keep.
+        assert_eq!(out, "a\u{fffd}b\nsecond");
+        assert!(out.len() <= MAX_SAVED_OUTPUT + 2);
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_is_a_clear_error() {
+        let err = run_program("r", "/nonexistent/prog", &[], &[], Duration::from_secs(1))
+            .await
+            .expect_err("missing");
+        assert!(
+            err.starts_with("cannot start `/nonexistent/prog`: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn environment_names_follow_the_event() {
+        let ctx = ValidationContext::default();
+        let (set, _) = load_sources(
+            &[(
+                Path::new("t.yaml"),
+                "- name: r\n  when: { sms: { text: \"(?P<cmd>\\\\w+) (\\\\d+)\" } }\n  do:\n    - at: AT\n      save_as: res\n",
+            )],
+            &ctx,
+        )
+        .expect("valid");
+        let rule = set.rules()[0].clone();
+        let event = Event::Sms(SmsReceived {
+            modem: "main".into(),
+            id: 9,
+            from: "+4917612345678".into(),
+            text: "go 5\0".into(),
+            timestamp: None,
+            smsc: None,
+            encoding: TextEncoding::Gsm7,
+            class: None,
+            parts: 1,
+            incomplete: false,
+        });
+        let mut vars = base_vars(
+            &rule,
+            &event,
+            Some(
+                json!({"g0": "go 5", "0": "go 5", "g1": "go", "1": "go", "g2": "5", "2": "5", "cmd": "go"}),
+            ),
+        );
+        set_var(&mut vars, "res", json!({"text": "OK"}));
+        let env = run_env(&rule, &event, &vars);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("ATMATE_EVENT"), Some("sms"));
+        assert_eq!(get("ATMATE_RULE"), Some("r"));
+        assert_eq!(get("ATMATE_MODEM"), Some("main"));
+        assert_eq!(get("ATMATE_SMS_FROM"), Some("+4917612345678"));
+        assert_eq!(get("ATMATE_SMS_TEXT"), Some("go 5"), "NUL removed");
+        assert_eq!(get("ATMATE_SMS_ID"), Some("9"));
+        assert_eq!(get("ATMATE_SMS_PARTS"), Some("1"));
+        assert_eq!(get("ATMATE_SMS_TIMESTAMP"), None, "nulls are left out");
+        assert_eq!(get("ATMATE_MATCH_CMD"), Some("go"));
+        assert_eq!(get("ATMATE_MATCH_2"), Some("5"));
+        assert_eq!(get("ATMATE_MATCH_G2"), None);
+        assert_eq!(get("ATMATE_SAVED_RES"), Some("OK"));
+        assert!(get("ATMATE_EVENT_JSON").is_some_and(|j| j.contains("\"kind\":\"sms\"")));
+    }
 }

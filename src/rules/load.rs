@@ -689,18 +689,14 @@ impl Reader<'_, '_, '_> {
         let value = if csq {
             integer(n, &format!("`{key}`"), 0, 31, self.sink)?
         } else {
-            let v = integer(n, &format!("`{key}`"), -120, -40, self.sink);
-            if v.is_none() {
-                if let Value::Int(i) = n.value {
-                    if (0..=31).contains(&i) {
-                        self.sink.error(
-                            n.loc,
-                            format!("(`{i}` looks like a CSQ value; write `{key}_csq: {i}`)"),
-                        );
-                    }
-                }
+            if let Value::Int(i @ 0..=31) = n.value {
+                self.sink.error(
+                    n.loc,
+                    format!("`{key}` is in dBm (-120 to -40); `{i}` looks like a CSQ value: write `{key}_csq: {i}`"),
+                );
+                return None;
             }
-            v?
+            integer(n, &format!("`{key}` (dBm)"), -120, -40, self.sink)?
         };
         Some(Trigger::Signal(Threshold {
             below: key.starts_with("below"),
@@ -980,14 +976,14 @@ impl Reader<'_, '_, '_> {
             .collect();
         drop(m);
         for (k, n) in &unknown {
-            let all: Vec<&str> = ACTIONS.iter().chain(STEP_KEYS).copied().collect();
-            let what = if present.is_empty() {
-                "action"
-            } else {
-                "key in an action"
+            let msg = match present.first() {
+                None => unknown_message(&format!("action `{k}`"), k, ACTIONS),
+                Some((kind, _, _)) => {
+                    let all: Vec<&str> = STEP_KEYS.iter().chain(ACTIONS).copied().collect();
+                    unknown_message(&format!("key `{k}` next to `{kind}`"), k, &all)
+                }
             };
-            self.sink
-                .error(n.loc, unknown_message(&format!("{what} `{k}`"), k, &all));
+            self.sink.error(n.loc, msg);
         }
         let (kind, key, value) = match present.as_slice() {
             [one] => *one,
@@ -1474,7 +1470,7 @@ impl Reader<'_, '_, '_> {
                         "`{o}` is used before the action that saves it (`save_as: {o}`) has run"
                     )
                 } else {
-                    let cands: Vec<&str> = known.iter().map(String::as_str).collect();
+                    let cands: Vec<&str> = known.iter().chain(&later).map(String::as_str).collect();
                     match yaml::suggest(&o, &cands) {
                         Some(s) => format!("`{o}` is not known here; did you mean `{s}`?"),
                         None => format!(
@@ -1570,6 +1566,242 @@ fn regex_problem(pattern: &str, err: &regex::Error) -> (Option<usize>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::script::Limits;
+
+    fn fixtures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules")
+    }
+
+    fn scripts() -> ScriptSet {
+        ScriptSet::load_dir(&fixtures().join("scripts"), &Limits::default())
+            .unwrap_or_else(|d| panic!("{}", d.render()))
+    }
+
+    fn ctx(scripts: &ScriptSet) -> ValidationContext<'_> {
+        ValidationContext {
+            modems: vec!["main".into(), "backup".into()],
+            default_modem: Some("main".into()),
+            timezone: Some(Zone::Named(chrono_tz::Europe::Berlin)),
+            scripts: Some(scripts),
+            allow_senders: vec!["+4917612345678".into(), "+49301234567".into()],
+        }
+    }
+
+    fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("fixture folder")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Compare (or, with `ATMATE_BLESS=1`, write) a fixture's `.expected` file.
+    fn check_expected(file: &Path, got: &str, failures: &mut Vec<String>) {
+        let expected_path = file.with_extension("expected");
+        if std::env::var_os("ATMATE_BLESS").is_some() {
+            std::fs::write(&expected_path, format!("{got}\n")).expect("bless");
+            return;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected.trim_end() != got.trim_end() {
+            failures.push(format!(
+                "{}:\n--- expected\n{}\n--- got\n{got}",
+                file.display(),
+                expected.trim_end()
+            ));
+        }
+    }
+
+    #[test]
+    fn invalid_fixtures_give_exactly_the_expected_diagnostics() {
+        let dir = fixtures().join("invalid");
+        let files = yaml_files(&dir);
+        assert!(!files.is_empty(), "no invalid rules fixtures found");
+        let s = scripts();
+        let prefix = format!("{}/", dir.display());
+        let mut failures = Vec::new();
+        for f in files {
+            let got = match load(std::slice::from_ref(&f), &ctx(&s)) {
+                Ok(_) => "(no errors)".to_owned(),
+                Err(d) => d.render().replace(&prefix, ""),
+            };
+            check_expected(&f, &got, &mut failures);
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    }
+
+    #[test]
+    fn valid_fixtures_load_with_exactly_the_expected_warnings() {
+        let dir = fixtures().join("valid");
+        let files = yaml_files(&dir);
+        assert!(!files.is_empty(), "no valid rules fixtures found");
+        let s = scripts();
+        let prefix = format!("{}/", dir.display());
+        let mut failures = Vec::new();
+        for f in files {
+            match load(std::slice::from_ref(&f), &ctx(&s)) {
+                Ok((_, warnings)) => {
+                    check_expected(&f, &warnings.render().replace(&prefix, ""), &mut failures)
+                }
+                Err(d) => {
+                    failures.push(format!("{} should be valid:\n{}", f.display(), d.render()))
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    }
+
+    #[test]
+    fn a_folder_loads_every_yaml_file_and_every_trigger_compiles() {
+        let s = scripts();
+        let (set, _) = load(&[fixtures().join("valid")], &ctx(&s))
+            .unwrap_or_else(|d| panic!("{}", d.render()));
+        let kinds: Vec<&str> = set.rules().iter().map(|r| r.trigger.kind()).collect();
+        for k in TRIGGERS {
+            assert!(kinds.contains(k), "no valid fixture uses the `{k}` trigger");
+        }
+        let actions: Vec<&str> = set
+            .rules()
+            .iter()
+            .flat_map(|r| r.steps.iter().map(|s| s.action.kind()))
+            .collect();
+        for a in ACTIONS.iter().filter(|a| **a != "ussd_reply") {
+            assert!(
+                actions.contains(a),
+                "no valid fixture uses the `{a}` action"
+            );
+        }
+        assert!(set.get("disabled").is_none(), "disabled rules are left out");
+        let morning = set.get("morning").expect("morning");
+        assert_eq!(morning.modem, "backup");
+        assert_eq!(set.get("poll").expect("poll").modem, "main");
+        let Trigger::Schedule(spec) = &morning.trigger else {
+            panic!("schedule expected")
+        };
+        assert_eq!(spec.zone(), Zone::Named(chrono_tz::Europe::Berlin));
+        let caller = set.get("caller").expect("caller");
+        assert!(caller.steps[0].continue_on_error);
+        assert_eq!(caller.steps[0].save_as.as_deref(), Some("out"));
+        assert_eq!(caller.steps[0].place.line, 51);
+    }
+
+    #[test]
+    fn duplicate_names_across_files_are_errors() {
+        let a = "- name: same\n  when: startup\n  do: [stop]\n";
+        let b = "# b\n- name: same\n  when: startup\n  do: [stop]\n";
+        let err = load_sources(
+            &[(Path::new("a.yaml"), a), (Path::new("b.yaml"), b)],
+            &ValidationContext::default(),
+        )
+        .expect_err("duplicate");
+        assert_eq!(
+            err.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["b.yaml:2:9: error: rule name `same` is already used (a.yaml:1); names must be unique"]
+        );
+    }
+
+    #[test]
+    fn missing_paths_and_errors_in_several_files_are_all_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("a.yaml"),
+            "- name: a\n  when: nope\n  do: [stop]\n",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join("b.yml"),
+            "- name: b\n  when: startup\n  do: []\n",
+        )
+        .expect("write");
+        std::fs::write(dir.path().join(".hidden.yaml"), "garbage: [").expect("write");
+        std::fs::write(dir.path().join("notes.txt"), "garbage: [").expect("write");
+        let err = load(
+            &[dir.path().to_path_buf(), dir.path().join("gone.yaml")],
+            &ValidationContext::default(),
+        )
+        .expect_err("errors");
+        let msgs: Vec<String> = err.0.iter().map(|d| d.message.clone()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "no such rules file or folder",
+                "unknown trigger `nope` (expected one of: sms, ussd, link, network, signal, schedule, every, startup, storage, call, sms_status)",
+                "`do` is empty; a rule needs at least one action",
+            ]
+        );
+    }
+
+    #[test]
+    fn several_modems_without_a_default_need_modem() {
+        let ctx = ValidationContext {
+            modems: vec!["a".into(), "b".into()],
+            ..ValidationContext::default()
+        };
+        let err = load_sources(
+            &[(
+                Path::new("r.yaml"),
+                "- name: x\n  when: startup\n  do: [stop]\n",
+            )],
+            &ctx,
+        )
+        .expect_err("ambiguous");
+        assert_eq!(
+            err.0[0].to_string(),
+            "r.yaml:1:3: error: rule `x` must say which modem it is for (`modem: a` or `modem: b`), as several are configured and none is `default: true`"
+        );
+    }
+
+    #[test]
+    fn an_empty_allowlist_is_a_warning_for_sms_rules() {
+        let ctx = ValidationContext {
+            modems: vec!["main".into()],
+            ..ValidationContext::default()
+        };
+        let (_, w) = load_sources(
+            &[(
+                Path::new("r.yaml"),
+                "- name: x\n  when: sms\n  do: [stop]\n",
+            )],
+            &ctx,
+        )
+        .expect("valid");
+        assert_eq!(
+            w.0[0].to_string(),
+            "r.yaml:2:9: warning: rule `x` can never run: `allow_senders` in atmate.yaml is empty (add the senders, or set `allow_any_sender: true`)"
+        );
+    }
+
+    #[test]
+    fn shipped_rules_and_scripts_are_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cfg = crate::config::load_with_env(&root.join("config/atmate.yaml"), &|_| None)
+            .unwrap_or_else(|d| panic!("{}", d.render()));
+        let scripts = ScriptSet::load_dir(&cfg.scripts, &Limits::default())
+            .unwrap_or_else(|d| panic!("{}", d.render()));
+        assert!(!scripts.files().is_empty(), "no shipped scripts found");
+        let ctx = ValidationContext {
+            modems: cfg.modem_names(),
+            default_modem: cfg.default_modem().map(|m| m.name.clone()),
+            timezone: Some(Zone::Local),
+            scripts: Some(&scripts),
+            allow_senders: cfg.allow_senders.clone(),
+        };
+        let (set, warnings) = load(&cfg.rules, &ctx).unwrap_or_else(|d| panic!("{}", d.render()));
+        assert!(set.len() >= 3, "the shipped examples are missing");
+        for name in ["balance-every-morning", "ping", "back-online"] {
+            assert!(set.get(name).is_some(), "shipped rule `{name}` missing");
+        }
+        assert!(
+            warnings
+                .0
+                .iter()
+                .all(|w| w.message.contains("allow_any_sender")),
+            "{}",
+            warnings.render()
+        );
+    }
 
     #[test]
     fn regex_errors_have_a_position() {

@@ -13,12 +13,14 @@
 //!   `modem`.
 //! - `rule`: `rule.name`.
 //!
-//! # Why `match` is rewritten
-//! `match` is a reserved word in Rhai, so an expression cannot name a variable `match`.
-//! Before compiling, the identifier `match` (outside strings, not after a `.`) is
-//! rewritten to `_mtch`, and `match[N]` to `_mtch.gN`; both rewrites keep the text's
-//! length, so compile errors still point at the right column. The context holds the
-//! captures under `_mtch` with keys `gN` (and the group names).
+//! # Why `match` and `call` are rewritten
+//! `match` and `call` are reserved words in Rhai, so an expression cannot name a
+//! variable `match` (the captures) or `call` (the `call` trigger's payload). Before
+//! compiling, these identifiers (outside strings, not after a `.`, and `call` not
+//! before a `(`) are rewritten to `_mtch` and `_cll`, and `match[N]` to `_mtch.gN`.
+//! Every rewrite keeps the text's length, so compile errors still point at the right
+//! column. The context holds the values under the rewritten names ([`context_name`]);
+//! the captures have keys `gN` (and the group names).
 
 use std::sync::Arc;
 
@@ -29,6 +31,24 @@ use crate::script::ScriptError;
 
 /// The name the captures live under in an expression's context (see the module docs).
 pub const MATCH_VAR: &str = "_mtch";
+
+/// Names users write that Rhai reserves, and the same-length names used instead.
+const ALIASES: &[(&str, &str)] = &[("match", MATCH_VAR), ("call", "_cll")];
+
+/// The name a context variable is stored under (`call` → `_cll`, `match` → `_mtch`).
+pub fn context_name(name: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(user, _)| *user == name)
+        .map_or(name, |(_, ctx)| ctx)
+}
+
+/// Put the user's names back into a message about a rewritten expression.
+fn unalias(message: &str) -> String {
+    ALIASES
+        .iter()
+        .fold(message.to_owned(), |m, (user, ctx)| m.replace(ctx, user))
+}
 
 /// A problem in a template or condition: where in the source text, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +67,8 @@ pub struct ExprProblem {
 #[derive(Debug, Clone)]
 enum Part {
     Lit(String),
-    Expr(Expr),
+    /// The compiled expression and its source as the user wrote it.
+    Expr(Expr, String),
 }
 
 /// A compiled template: literal text with `{{ expression }}` holes.
@@ -83,7 +104,7 @@ impl Template {
             let occurrence = seen.iter().filter(|s| *s == inner).count();
             seen.push(inner.to_owned());
             match compile_expr(inner) {
-                Ok(e) => parts.push(Part::Expr(e)),
+                Ok(e) => parts.push(Part::Expr(e, inner.to_owned())),
                 Err(p) => problems.push(ExprProblem { occurrence, ..p }),
             }
             rest = &after[close + 2..];
@@ -114,7 +135,7 @@ impl Template {
     /// True when an expression names the variable `name` (e.g. `modem`).
     pub fn mentions(&self, name: &str) -> bool {
         self.parts.iter().any(|p| match p {
-            Part::Expr(e) => mentions(e.source(), name),
+            Part::Expr(_, src) => mentions(src, name),
             Part::Lit(_) => false,
         })
     }
@@ -124,7 +145,7 @@ impl Template {
         self.parts
             .iter()
             .filter_map(|p| match p {
-                Part::Expr(e) => Some(objects(e.source())),
+                Part::Expr(_, src) => Some(objects(src)),
                 Part::Lit(_) => None,
             })
             .flatten()
@@ -137,7 +158,7 @@ impl Template {
         for p in &self.parts {
             match p {
                 Part::Lit(s) => out.push_str(s),
-                Part::Expr(e) => out.push_str(&value_to_template_string(&e.eval(ctx)?)),
+                Part::Expr(e, _) => out.push_str(&value_to_template_string(&e.eval(ctx)?)),
             }
         }
         Ok(out)
@@ -147,7 +168,7 @@ impl Template {
     /// gives the expression's value as is (a map stays a map), for script arguments.
     pub fn render_value(&self, ctx: &Value) -> Result<Value, ScriptError> {
         match self.parts.as_slice() {
-            [Part::Expr(e)] => e.eval(ctx),
+            [Part::Expr(e, _)] => e.eval(ctx),
             _ => self.render(ctx).map(Value::String),
         }
     }
@@ -157,6 +178,7 @@ impl Template {
 #[derive(Debug, Clone)]
 pub struct Condition {
     expr: Expr,
+    src: String,
 }
 
 impl Condition {
@@ -168,22 +190,25 @@ impl Condition {
             Some(i) if !i.contains("{{") && !i.contains("}}") => i,
             _ => src,
         };
-        compile_expr(inner).map(|expr| Condition { expr })
+        compile_expr(inner).map(|expr| Condition {
+            expr,
+            src: inner.to_owned(),
+        })
     }
 
     /// The source (braces removed).
     pub fn source(&self) -> &str {
-        self.expr.source()
+        &self.src
     }
 
     /// True when it names `name`.
     pub fn mentions(&self, name: &str) -> bool {
-        mentions(self.expr.source(), name)
+        mentions(&self.src, name)
     }
 
     /// The objects it reads.
     pub fn objects(&self) -> Vec<String> {
-        objects(self.expr.source())
+        objects(&self.src)
     }
 
     /// Evaluate; anything but `true` or `false` is an error.
@@ -192,16 +217,25 @@ impl Condition {
     }
 }
 
-/// Compile one expression (after the `match` rewrite), mapping a compile error's
-/// line/col to a byte offset in `src`.
+/// Compile one expression (after the reserved-name rewrite), mapping a compile
+/// error's line/col to a byte offset in `src`.
 fn compile_expr(src: &str) -> Result<Expr, ExprProblem> {
-    let rewritten = rewrite_match(src);
+    let rewritten = rewrite_reserved(src);
     Expr::compile(&rewritten).map_err(|e| ExprProblem {
         piece: src.to_owned(),
         occurrence: 0,
         at: byte_offset(src, e.line, e.col),
-        message: e.message.replace(MATCH_VAR, "match"),
+        message: match e.message.as_str() {
+            // Rhai's words for "the text ended in the middle of an expression".
+            "Script is incomplete" => "the expression is incomplete".to_owned(),
+            m => unalias(m),
+        },
     })
+}
+
+/// Evaluation errors name the rewritten variables; put the user's names back.
+pub(crate) fn user_message(e: &ScriptError) -> String {
+    unalias(&e.to_string())
 }
 
 /// Byte offset of 1-based `line`/`col` (characters) in `src`; the start when unknown.
@@ -287,16 +321,23 @@ fn identifiers(src: &str) -> Vec<(usize, &str, Option<char>)> {
     out
 }
 
-/// Rewrite the variable `match` to [`MATCH_VAR`] (same length), and `match[N]` to
-/// `_mtch.gN` (same length), outside strings.
-pub fn rewrite_match(src: &str) -> String {
+/// Rewrite the variables Rhai reserves (`match`, `call`) to their context names (same
+/// length), and `match[N]` to `_mtch.gN` (same length), outside strings.
+pub fn rewrite_reserved(src: &str) -> String {
     let mut out = src.to_owned();
     for (at, ident, prev) in identifiers(src) {
-        if ident != "match" || prev == Some('.') {
+        let Some((_, alias)) = ALIASES.iter().find(|(user, _)| *user == ident) else {
+            continue;
+        };
+        let rest = &src[at + ident.len()..];
+        // `x.match` is a property; `call(f, …)` is Rhai's function-pointer call.
+        if prev == Some('.') || (ident == "call" && rest.trim_start().starts_with('(')) {
             continue;
         }
-        out.replace_range(at..at + 5, MATCH_VAR);
-        let rest = &src[at + 5..];
+        out.replace_range(at..at + ident.len(), alias);
+        if ident != "match" {
+            continue;
+        }
         if let Some(inner) = rest.strip_prefix('[') {
             let digits: String = inner.chars().take_while(char::is_ascii_digit).collect();
             if !digits.is_empty() && inner[digits.len()..].starts_with(']') {
@@ -367,8 +408,8 @@ mod tests {
             Template::compile("{{ match.when }}/{{ match[1] }}/{{ match[0] }}").expect("compile");
         assert_eq!(t.render(&ctx()).expect("render"), "now/now/status now");
         assert_eq!(
-            rewrite_match("match[12] + \"match\" + x.match"),
-            "_mtch.g12 + \"match\" + x.match"
+            rewrite_reserved("match[12] + \"match\" + x.match + call.from + call(f)"),
+            "_mtch.g12 + \"match\" + x.match + _cll.from + call(f)"
         );
     }
 

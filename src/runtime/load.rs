@@ -87,8 +87,10 @@ pub fn load_from(path: &Path) -> Result<Loaded, Diagnostics> {
     }
     let ctx = crate::rules::ValidationContext {
         modems: config.modem_names(),
-        timezone: zone(&config),
+        default_modem: config.default_modem().map(|m| m.name.clone()),
+        timezone: Some(zone(&config)),
         scripts: scripts.as_ref(),
+        allow_senders: config.allow_senders.clone(),
     };
     let rules = match crate::rules::load(&config.rules, &ctx) {
         Ok((r, w)) => {

@@ -38,13 +38,18 @@ pub(crate) async fn reload(state: &Arc<State>) -> Result<String, String> {
     };
     let diff = old.config.diff(&loaded.config);
     let mut summary = Vec::new();
-    let (added, removed, changed) = old.rules.diff(&loaded.rules);
-    if !(added.is_empty() && removed.is_empty() && changed.is_empty()) {
-        summary.push(format!(
-            "rules: +{:?} -{:?} ~{:?}",
-            added, removed, changed
-        ));
-    }
+    let names = |r: &crate::rules::RuleSet| -> BTreeSet<String> {
+        r.rules().iter().map(|r| r.name.clone()).collect()
+    };
+    let (before, after) = (names(&old.rules), names(&loaded.rules));
+    let added: Vec<&String> = after.difference(&before).collect();
+    let removed: Vec<&String> = before.difference(&after).collect();
+    summary.push(format!(
+        "{} rule(s) loaded{}{}",
+        after.len(),
+        if added.is_empty() { String::new() } else { format!(", added {added:?}") },
+        if removed.is_empty() { String::new() } else { format!(", removed {removed:?}") },
+    ));
     let old_files: Vec<PathBuf> = old.scripts.files().iter().map(|p| p.to_path_buf()).collect();
     let new_files: Vec<PathBuf> = loaded.scripts.files().iter().map(|p| p.to_path_buf()).collect();
     summary.push(format!("scripts reloaded ({} file(s))", new_files.len()));
@@ -53,9 +58,8 @@ pub(crate) async fn reload(state: &Arc<State>) -> Result<String, String> {
     }
     let loaded = Arc::new(loaded);
     *state.loaded.write().unwrap_or_else(|e| e.into_inner()) = loaded.clone();
-    state
-        .runner
-        .set_rules(loaded.rules.clone(), loaded.scripts.clone());
+    state.runner.set_rules(loaded.rules.clone());
+    state.runner.set_allow_senders(loaded.config.allow_senders.clone());
     reschedule(state);
     // A change to a modem's section reopens that modem only.
     for name in diff.modems_removed.iter().chain(diff.modems_changed.iter()) {

@@ -581,6 +581,14 @@ impl SimHandle {
         });
     }
 
+    /// Stop at once, without an await (used by `Drop` of the pty face).
+    pub(crate) fn stop_now(&self) {
+        self.with(|d| {
+            d.unplug(None);
+            d.stopped = true;
+        });
+    }
+
     /// Settings, stores with their messages, what was sent, counters — as JSON.
     pub async fn status(&self) -> Value {
         self.with(status_json)

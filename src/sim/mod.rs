@@ -20,9 +20,11 @@
 
 mod cmdline;
 pub mod config;
+pub mod control;
 mod device;
 pub mod faults;
 pub mod inject;
+pub mod pty;
 mod responder;
 mod session;
 pub mod wire;
@@ -31,6 +33,7 @@ pub use config::{Capacities, Identity, NetworkConfig, SimConfig, UssdDcs, UssdRe
 pub use device::UsbState;
 pub use faults::UrcMoment;
 pub use inject::{Delivery, InjectSms, PartOrder, SentMessage, SentPart, SentSms, SimHandle};
+pub use pty::{serve_pty, PortPaths, PtySim};
 pub use wire::{Direction, WireEntry};
 
 /// Why a simulator call failed.

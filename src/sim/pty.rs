@@ -72,7 +72,13 @@ const USB_DEVICE: &str = "devices/pci0000:00/0000:00:14.0/usb1/1-1";
 pub fn by_id_name(id: &Identity, iface: u8) -> String {
     let clean = |s: &str| -> String {
         s.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect()
     };
     format!(
@@ -216,7 +222,9 @@ impl PtySim {
 
     /// The stable by-id link of `iface` (exists while plugged).
     pub fn by_id(&self, iface: u8) -> PathBuf {
-        self.dir.join("by-id").join(by_id_name(&self.identity, iface))
+        self.dir
+            .join("by-id")
+            .join(by_id_name(&self.identity, iface))
     }
 
     /// The control socket.
@@ -333,8 +341,11 @@ fn write_attr(path: &Path, value: &str) -> Result<(), SimError> {
 
 fn symlink(target: &Path, link: &Path) -> Result<(), SimError> {
     let _ = std::fs::remove_file(link);
-    std::os::unix::fs::symlink(target, link)
-        .map_err(io_err(format!("link {} -> {}", link.display(), target.display())))
+    std::os::unix::fs::symlink(target, link).map_err(io_err(format!(
+        "link {} -> {}",
+        link.display(),
+        target.display()
+    )))
 }
 
 /// Publish enumeration `generation`: three PTYs, their links and the sysfs tree.
@@ -351,7 +362,10 @@ fn enumerate(
     std::fs::create_dir_all(sys.join("class/tty")).map_err(io_err("create sys/class/tty"))?;
     std::fs::create_dir_all(dir.join("by-id")).map_err(io_err("create by-id"))?;
     write_attr(&usb_dev.join("idVendor"), &format!("{:04x}", id.usb_vendor))?;
-    write_attr(&usb_dev.join("idProduct"), &format!("{:04x}", id.usb_product))?;
+    write_attr(
+        &usb_dev.join("idProduct"),
+        &format!("{:04x}", id.usb_product),
+    )?;
     write_attr(&usb_dev.join("serial"), &id.usb_serial)?;
     write_attr(&usb_dev.join("manufacturer"), &id.usb_manufacturer)?;
     write_attr(&usb_dev.join("product"), &id.usb_product_name)?;
@@ -376,7 +390,12 @@ fn enumerate(
             }
             Err(e) => return Err(e),
         };
-        let afd = AsyncFd::new(master).map_err(io_err("register the PTY master"))?;
+        // SAFETY: `master` is an `OwnedFd`: its descriptor is valid and stays the same open
+        // file until the `AsyncFd` (which owns it) is dropped.
+        let afd = unsafe { AsyncFd::register(master) }.map_err(|e| SimError::Io {
+            context: "register the PTY master".into(),
+            source: e.into_parts().1,
+        })?;
         bridges.push(tokio::spawn(bridge(afd, stream)));
 
         let link = dir.join(&name);
@@ -389,12 +408,24 @@ fn enumerate(
         std::fs::create_dir_all(&class_dir)
             .map_err(io_err(format!("create {}", class_dir.display())))?;
         write_attr(&intf.join("bInterfaceNumber"), &format!("{iface:02x}"))?;
-        for a in ["bInterfaceClass", "bInterfaceSubClass", "bInterfaceProtocol"] {
+        for a in [
+            "bInterfaceClass",
+            "bInterfaceSubClass",
+            "bInterfaceProtocol",
+        ] {
             write_attr(&intf.join(a), "ff")?;
         }
         write_attr(&class_dir.join("dev"), &format!("188:{n}"))?;
-        symlink(&Path::new("../../..").join(&name), &class_dir.join("device"))?;
-        let rel = Path::new("../../").join(USB_DEVICE).join(format!("1-1:1.{iface}")).join(&name).join("tty").join(&name);
+        symlink(
+            &Path::new("../../..").join(&name),
+            &class_dir.join("device"),
+        )?;
+        let rel = Path::new("../../")
+            .join(USB_DEVICE)
+            .join(format!("1-1:1.{iface}"))
+            .join(&name)
+            .join("tty")
+            .join(&name);
         symlink(&rel, &sys.join("class/tty").join(&name))?;
 
         ports.push(PortPaths {

@@ -118,7 +118,7 @@ fn is_hex(s: &str) -> bool {
 
 /// Hex digits → octets (`None` unless [`is_hex`] and of even length).
 fn octets_of(s: &str) -> Option<Vec<u8>> {
-    if !is_hex(s) || s.len() % 2 != 0 {
+    if !is_hex(s) || !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -193,7 +193,7 @@ fn packed_text(raw: &str) -> Option<String> {
 /// zero bits instead.
 fn unpack_ussd(octets: &[u8]) -> Vec<u8> {
     let mut septets = gsm7::unpack(octets, 0, octets.len() * 8 / 7);
-    if octets.len() % 7 == 0 && matches!(septets.last(), Some(&CR) | Some(&0)) {
+    if octets.len().is_multiple_of(7) && matches!(septets.last(), Some(&CR) | Some(&0)) {
         septets.pop();
     }
     septets
@@ -201,7 +201,7 @@ fn unpack_ussd(octets: &[u8]) -> Vec<u8> {
 
 /// UTF-16BE octets → text. Errors on an odd length or an unpaired surrogate.
 fn ucs2(octets: &[u8], raw: &str, dcs: u8) -> Result<String, UssdError> {
-    if octets.len() % 2 != 0 {
+    if !octets.len().is_multiple_of(2) {
         return Err(UssdError::BadHex {
             dcs,
             raw: raw.to_string(),
@@ -231,7 +231,7 @@ fn ucs2(octets: &[u8], raw: &str, dcs: u8) -> Result<String, UssdError> {
 /// block (a space, a digit, punctuation) and at most one other 256-character block (one
 /// script: `Hi! Привет` is blocks 0x00 and 0x04).
 fn plausible_ucs2(raw: &str) -> Option<String> {
-    if raw.len() % 4 != 0 || raw.len() < 8 {
+    if !raw.len().is_multiple_of(4) || raw.len() < 8 {
         return None;
     }
     let octets = octets_of(raw)?;
@@ -255,7 +255,9 @@ fn eight_bit(octets: &[u8], raw: &str) -> Result<(String, Form), UssdError> {
     }
     let latin1: String = octets.iter().map(|&b| char::from(b)).collect();
     let latin1 = is_printable(&latin1).then_some(latin1);
-    let wide = (octets.len() % 2 == 0)
+    let wide = octets
+        .len()
+        .is_multiple_of(2)
         .then(|| ucs2(octets, raw, EIGHT_BIT).ok())
         .flatten();
     match (latin1, wide) {

@@ -70,7 +70,7 @@ impl Builder {
             std::fs::write(root.join("scripts").join(name), text).unwrap();
         }
         let cfg = format!(
-            "modems:\n  - name: main\n    device: sim\n    health:\n      probe_interval: 30s\n      storage_check: 60s\n    recovery:\n      backoff: 5s\n    sim:\n      demo: false\n{}\nstore: atmate.db\nrules: rules\nscripts: scripts\ntimezone: UTC\nallow_senders: [\"{ALLOWED}\"]\ncontrol_socket: control.sock\n{}",
+            "modems:\n  - name: main\n    device: sim\n    health:\n      probe_interval: 30s\n      storage_check: 60s\n    sim:\n      demo: false\n{}\nstore: atmate.db\nrules: rules\nscripts: scripts\ntimezone: UTC\nallow_senders: [\"{ALLOWED}\"]\ncontrol_socket: control.sock\n{}",
             self.extra_modem, self.extra_top
         );
         std::fs::write(root.join("atmate.yaml"), cfg).unwrap();
@@ -115,11 +115,7 @@ impl Daemon {
 
     pub async fn inject_sms(&self, from: &str, text: &str) {
         self.sim
-            .inject_sms(InjectSms {
-                from: from.into(),
-                text: text.into(),
-                ..InjectSms::default()
-            })
+            .inject_sms(InjectSms::new(from, text))
             .await
             .expect("inject");
     }
@@ -127,7 +123,7 @@ impl Daemon {
     /// Wait until the stick sent an SMS to `to` whose text satisfies `pred`.
     pub async fn expect_sent_sms(&self, to: &str, pred: impl Fn(&str) -> bool) -> String {
         for _ in 0..600 {
-            for s in self.sim.sent().await {
+            for s in self.sim.sent_messages().await {
                 if s.to == to && pred(&s.text) {
                     return s.text;
                 }
@@ -136,14 +132,14 @@ impl Daemon {
         }
         panic!(
             "no SMS to {to} matched; sent: {:?}",
-            self.sim.sent().await
+            self.sim.sent_messages().await
         );
     }
 
     /// Give the daemon time to act, then assert nothing was sent to `to`.
     pub async fn expect_no_sms_to(&self, to: &str, wait: Duration) {
         tokio::time::sleep(wait).await;
-        let sent = self.sim.sent().await;
+        let sent = self.sim.sent_messages().await;
         assert!(
             sent.iter().all(|s| s.to != to),
             "unexpected SMS to {to}: {sent:?}"
@@ -176,4 +172,24 @@ pub fn write_atomically(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp~");
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, path).unwrap();
+}
+
+impl Daemon {
+    /// Everything the daemon wrote to the stick, as text.
+    pub async fn wire_to_stick(&self) -> String {
+        let bytes: Vec<u8> = self
+            .sim
+            .wire_log()
+            .await
+            .into_iter()
+            .filter(|e| e.dir == atmate::sim::wire::Direction::ToStick)
+            .flat_map(|e| e.bytes)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Messages the stick sent, joined from their parts.
+    pub async fn sent(&self) -> Vec<atmate::sim::SentMessage> {
+        self.sim.sent_messages().await
+    }
 }
