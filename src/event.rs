@@ -159,6 +159,8 @@ pub struct SmsSent {
     pub id: i64,
     /// Recipient.
     pub to: String,
+    /// The text.
+    pub text: String,
     /// Number of parts.
     pub parts: u16,
     /// `sent` or `failed`.

@@ -7,14 +7,15 @@
 //!
 //! ```text
 //! cli ─> runtime ─> rules ─> script ─> host, event, diag
+//!                    └──> yaml, schedule
 //!           ├─> schedule ─> event
 //!           ├─> modem ─> at, sms, ussd, event   (never rules/script/runtime/store)
 //!           ├─> store ─> sms, event
-//!           ├─> config ─> diag
+//!           ├─> config ─> yaml, diag
 //!           └─> control (types)
 //! cli ─> control (client), sim, sms (pdu decode)
 //! sim ─> at, sms, ussd                           (never modem)
-//! at, sms, ussd, event, diag: leaves, no tokio, no I/O
+//! at, sms, ussd, event, diag, yaml: leaves, no tokio, no I/O
 //! ```
 //!
 //! | module | owns |
@@ -24,6 +25,7 @@
 //! | [`ussd`] | USSD strings by DCS, request encoding, session states. Pure. |
 //! | [`event`] | The `Event` enum and payloads; the words of rules' `when:`. Pure. |
 //! | [`diag`] | `path:line:col` diagnostics with source and caret. Pure. |
+//! | [`yaml`] | A located YAML tree and a checking reader (all errors, with places), shared by config and rules. Pure. |
 //! | [`host`] | The `Host` trait: what rules and scripts may do; a recording test double. |
 //! | [`modem`] | The actor that owns one port, `ModemHandle`, init, receive pipeline, USSD, sending, health, discovery. |
 //! | [`store`] | SQLite: archive, fragments, outbox, status reports, key-value, journal. |
@@ -53,3 +55,4 @@ pub mod sim;
 pub mod sms;
 pub mod store;
 pub mod ussd;
+pub mod yaml;

@@ -64,7 +64,7 @@ fn pure_leaves_use_no_tokio_and_no_higher_module() {
         "std::net",
     ];
     let v = violations(
-        &["at", "sms", "ussd", "event.rs", "diag.rs"],
+        &["at", "sms", "ussd", "event.rs", "diag.rs", "yaml.rs"],
         &forbidden,
     );
     assert!(v.is_empty(), "layering violations:\n{}", v.join("\n"));
@@ -75,6 +75,15 @@ fn simulator_never_uses_the_modem_engine() {
     let v = violations(
         &["sim"],
         &["crate::modem", "crate::runtime", "crate::rules", "crate::script", "crate::store"],
+    );
+    assert!(v.is_empty(), "layering violations:\n{}", v.join("\n"));
+}
+
+#[test]
+fn rules_and_scripts_never_touch_the_port_or_the_store() {
+    let v = violations(
+        &["rules", "script"],
+        &["crate::modem", "crate::runtime", "crate::store", "crate::config", "crate::sim"],
     );
     assert!(v.is_empty(), "layering violations:\n{}", v.join("\n"));
 }

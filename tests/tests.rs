@@ -14,3 +14,5 @@ mod common;
 mod engine;
 /// The whole daemon: rules, scripts, schedules, reload, budgets, `run`, shipped examples.
 mod daemon;
+/// The README's examples and commands.
+mod readme;

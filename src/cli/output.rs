@@ -105,7 +105,8 @@ pub fn one_line(s: &str) -> String {
 }
 
 /// At most `max` characters, the last being `…` when something was cut; cuts at a
-/// word boundary when one is near (within the last third), so words are not torn.
+/// word boundary (a space or a folded line break) when one is near (within the last
+/// third), so words are not torn.
 pub fn truncate(s: &str, max: usize) -> String {
     let count = s.chars().count();
     if count <= max {
@@ -114,12 +115,16 @@ pub fn truncate(s: &str, max: usize) -> String {
     if max == 0 {
         return String::new();
     }
+    let is_break = |c: char| c.is_whitespace() || c == '⏎';
     let keep: String = s.chars().take(max - 1).collect();
-    let cut = match keep.rfind(' ') {
-        Some(i) if keep[..i].chars().count() >= (max - 1) * 2 / 3 => keep[..i].trim_end(),
+    // The next character is a break: the last word kept is whole.
+    let whole = s.chars().nth(max - 1).is_some_and(is_break);
+    let cut = match keep.rfind(is_break) {
+        _ if whole => keep.as_str(),
+        Some(i) if keep[..i].chars().count() >= (max - 1) * 2 / 3 => &keep[..i],
         _ => keep.as_str(),
     };
-    format!("{cut}…")
+    format!("{}…", cut.trim_end_matches(is_break))
 }
 
 /// The terminal width from `$COLUMNS`, else 100 (a pipe or a shell that does not
@@ -164,12 +169,7 @@ impl Table {
     /// The width of every column but the last (for fitting the last one to the
     /// terminal): the widest cell plus the two-space gap.
     pub fn fixed_width(&self) -> usize {
-        self.widths()
-            .iter()
-            .rev()
-            .skip(1)
-            .map(|w| w + 2)
-            .sum()
+        self.widths().iter().rev().skip(1).map(|w| w + 2).sum()
     }
 
     fn widths(&self) -> Vec<usize> {
@@ -180,6 +180,23 @@ impl Table {
             }
         }
         w
+    }
+
+    /// [`Table::render`] with the last column cut (by [`truncate`]) so that a row
+    /// fits `width` columns; the last column keeps at least 20 characters, so a narrow
+    /// terminal still shows something useful. `None`: nothing is cut.
+    pub fn render_fit(&self, width: Option<usize>) -> String {
+        let Some(width) = width else {
+            return self.render();
+        };
+        let room = width.saturating_sub(self.fixed_width()).max(20);
+        let mut cut = self.clone();
+        for r in &mut cut.rows {
+            if let Some(last) = r.last_mut() {
+                *last = truncate(last, room);
+            }
+        }
+        cut.render()
     }
 
     /// The rendered table, one line per row, each ending with `\n`.
@@ -254,7 +271,11 @@ pub fn describe_event(e: &Value) -> String {
                 s("state"),
                 n("id").unwrap_or(0),
                 n("parts").unwrap_or(1),
-                if n("parts").unwrap_or(1) == 1 { "" } else { "s" }
+                if n("parts").unwrap_or(1) == 1 {
+                    ""
+                } else {
+                    "s"
+                }
             ),
         },
         "sms_status" => format!(
@@ -286,15 +307,21 @@ pub fn describe_event(e: &Value) -> String {
                 t.push_str(&format!(": {r}"));
             }
             if let Some(ms) = n("downtime_ms") {
-                t.push_str(&format!(" after {} down", humantime::format_duration(
-                    std::time::Duration::from_secs((ms.max(0) as u64) / 1000)
-                )));
+                t.push_str(&format!(
+                    " after {} down",
+                    humantime::format_duration(std::time::Duration::from_secs(
+                        (ms.max(0) as u64) / 1000
+                    ))
+                ));
             }
             t
         }
         "network" => {
             let mut t = s("state").to_owned();
-            let extra: Vec<&str> = [opt("operator"), opt("tech")].into_iter().flatten().collect();
+            let extra: Vec<&str> = [opt("operator"), opt("tech")]
+                .into_iter()
+                .flatten()
+                .collect();
             if !extra.is_empty() {
                 t.push_str(&format!(" ({})", extra.join(", ")));
             }
@@ -374,10 +401,16 @@ mod tests {
 
     #[test]
     fn signal_text_shows_dbm_and_bar() {
-        assert_eq!(signal_text(&json!({"csq":18,"dbm":-77,"bars":3})), "-77 dBm ▂▄▆_");
+        assert_eq!(
+            signal_text(&json!({"csq":18,"dbm":-77,"bars":3})),
+            "-77 dBm ▂▄▆_"
+        );
         // No bars in the object: derived from csq (Signal::from_csq).
         assert_eq!(signal_text(&json!({"csq":31,"dbm":-51})), "-51 dBm ▂▄▆█");
-        assert_eq!(signal_text(&json!({"csq":99,"dbm":null,"bars":0})), "unknown (CSQ 99)");
+        assert_eq!(
+            signal_text(&json!({"csq":99,"dbm":null,"bars":0})),
+            "unknown (CSQ 99)"
+        );
         assert_eq!(signal_text(&json!(null)), "unknown");
     }
 
@@ -409,7 +442,10 @@ mod tests {
     fn truncate_counts_characters_and_prefers_word_boundaries() {
         assert_eq!(truncate("short", 10), "short");
         assert_eq!(truncate("exactly10!", 10), "exactly10!");
-        assert_eq!(truncate("Your balance is 10.00 EUR", 20), "Your balance is…");
+        assert_eq!(
+            truncate("Your balance is 10.00 EUR", 20),
+            "Your balance is…"
+        );
         // No space near the end: cut mid-word rather than lose most of the text.
         assert_eq!(truncate("abcdefghijklmnopqrstuvwxyz", 10), "abcdefghi…");
         // Multi-byte characters are counted as characters, never split.
@@ -427,6 +463,21 @@ mod tests {
             "ID  FROM            TEXT\n7   +4917612345678  hi\n12  O2\n"
         );
         assert_eq!(t.fixed_width(), 4 + 16);
+        // 20 fixed columns + at least 20 for the text, whatever the width says.
+        let mut long = Table::new(&["ID", "TEXT"]);
+        long.row(vec![
+            "1".into(),
+            "a b c d e f g h i j k l m n o p q r s t u v w".into(),
+        ]);
+        assert_eq!(
+            long.render_fit(Some(30)),
+            "ID  TEXT\n1   a b c d e f g h i j k l m…\n"
+        );
+        assert_eq!(
+            long.render_fit(Some(10)),
+            "ID  TEXT\n1   a b c d e f g h i j…\n"
+        );
+        assert_eq!(long.render_fit(None), long.render());
         assert!(!t.is_empty());
         assert!(Table::new(&["A"]).is_empty());
     }
@@ -436,14 +487,20 @@ mod tests {
         let now = at("2026-11-24T12:00:00Z");
         assert_eq!(parse_since("2h", now).unwrap(), at("2026-11-24T10:00:00Z"));
         assert_eq!(parse_since("1d", now).unwrap(), at("2026-11-23T12:00:00Z"));
-        assert_eq!(parse_since("1h 30m ago", now).unwrap(), at("2026-11-24T10:30:00Z"));
+        assert_eq!(
+            parse_since("1h 30m ago", now).unwrap(),
+            at("2026-11-24T10:30:00Z")
+        );
         assert_eq!(
             parse_since("2026-11-24T08:00:00+01:00", now).unwrap(),
             at("2026-11-24T07:00:00Z")
         );
         let midnight = parse_since("2026-11-20", now).unwrap();
         assert_eq!(
-            midnight.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string(),
+            midnight
+                .with_timezone(&Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
             "2026-11-20 00:00"
         );
         let e = parse_since("yesterday-ish", now).unwrap_err();
@@ -455,10 +512,16 @@ mod tests {
         let sms = json!({"kind":"sms","modem":"main","id":3,"from":"+4917612345678",
             "text":"ping\nplease","timestamp":null,"smsc":null,"encoding":"gsm7",
             "class":null,"parts":1,"incomplete":false});
-        assert_eq!(describe_event(&sms), "main sms from +4917612345678: \"ping⏎please\"");
+        assert_eq!(
+            describe_event(&sms),
+            "main sms from +4917612345678: \"ping⏎please\""
+        );
         let link = json!({"kind":"link","modem":"main","state":"down","via":"serial",
             "device":"/dev/ttyUSB1","reason":"EOF","downtime_ms":null});
-        assert_eq!(describe_event(&link), "main link serial down (/dev/ttyUSB1): EOF");
+        assert_eq!(
+            describe_event(&link),
+            "main link serial down (/dev/ttyUSB1): EOF"
+        );
         let up = json!({"kind":"link","modem":"main","state":"up","via":"serial",
             "device":null,"reason":null,"downtime_ms":65000});
         assert_eq!(describe_event(&up), "main link serial up after 1m 5s down");
@@ -466,7 +529,10 @@ mod tests {
         assert_eq!(describe_event(&sig), "main signal -77 dBm ▂▄▆_");
         let net = json!({"kind":"network","modem":"main","state":"registered",
             "operator":"o2 - de","tech":"UMTS","lac":null,"ci":null});
-        assert_eq!(describe_event(&net), "main network registered (o2 - de, UMTS)");
+        assert_eq!(
+            describe_event(&net),
+            "main network registered (o2 - de, UMTS)"
+        );
         let ussd = json!({"kind":"ussd","modem":"main","text":"Balance: 10 EUR","status":0,
             "dcs":15,"network_initiated":true});
         assert_eq!(
@@ -477,7 +543,10 @@ mod tests {
         assert_eq!(describe_event(&tick), "schedule job balance due");
         let sent = json!({"kind":"sms_sent","modem":"main","id":7,"to":"+49","parts":2,
             "state":"sent","references":[1,2],"error":null});
-        assert_eq!(describe_event(&sent), "main sms_sent to +49 sent (message 7, 2 parts)");
+        assert_eq!(
+            describe_event(&sent),
+            "main sms_sent to +49 sent (message 7, 2 parts)"
+        );
         let future = json!({"kind":"teleport","modem":"main","to":"mars"});
         assert_eq!(describe_event(&future), "main teleport {\"to\":\"mars\"}");
     }

@@ -3,12 +3,6 @@
 use std::path::PathBuf;
 
 /// Arguments of `atmate run`.
-///
-/// Examples:
-///
-///     atmate run                         # ./config/atmate.yaml (the simulator demo)
-///     atmate run -c /etc/atmate/atmate.yaml
-///     RUST_LOG=atmate=debug atmate run   # every AT command on the wire
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  atmate run\n  atmate run -c /etc/atmate/atmate.yaml\n  RUST_LOG=atmate=debug atmate run")]
 pub struct RunArgs {

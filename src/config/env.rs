@@ -31,9 +31,9 @@ pub fn expand(
         out.push_str(&rest[..i]);
         let at = pos + i;
         let tail = &rest[i..];
-        if tail.starts_with("$$") {
+        if let Some(after) = tail.strip_prefix("$$") {
             out.push('$');
-            rest = &tail[2..];
+            rest = after;
             pos = at + 2;
             continue;
         }

@@ -17,7 +17,7 @@ pub mod env;
 mod locate;
 mod model;
 mod read;
-pub mod yaml;
+pub use crate::yaml;
 
 pub use locate::{find, find_with, locate, ConfigError, Located, Origin};
 pub use model::{

@@ -45,7 +45,8 @@ pub struct Config {
     pub modems: Vec<ModemSection>,
     /// SQLite database (default `atmate.db` beside the config).
     pub store: PathBuf,
-    /// Rule files and folders (default: the `rules` folder beside the config).
+    /// Rule files and folders (default: the `rules` folder beside the config, when it
+    /// exists; none otherwise).
     pub rules: Vec<PathBuf>,
     /// Scripts folder (default: `scripts` beside the config).
     pub scripts: PathBuf,

@@ -240,7 +240,16 @@ impl Reader<'_, '_> {
                     }
                 })
                 .collect(),
-            None => vec![self.dir.join("rules")],
+            // The default folder only counts when it exists: a config without rules is
+            // fine, while a rules path the user named must exist.
+            None => {
+                let d = self.dir.join("rules");
+                if d.is_dir() {
+                    vec![d]
+                } else {
+                    Vec::new()
+                }
+            }
         };
         let scripts = m
             .take("scripts")

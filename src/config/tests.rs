@@ -50,7 +50,6 @@ fn minimal_config_gets_the_documented_defaults() {
     let cfg = load_text("modems:\n  - name: main\n    device: sim\n").expect("valid");
     assert_eq!(cfg.dir, Path::new("/etc/atmate"));
     assert_eq!(cfg.store, Path::new("/etc/atmate/atmate.db"));
-    assert_eq!(cfg.rules, [PathBuf::from("/etc/atmate/rules")]);
     assert_eq!(cfg.scripts, Path::new("/etc/atmate/scripts"));
     assert_eq!(cfg.timezone, Zone::Local);
     assert_eq!(cfg.limits, Limits::default());
@@ -78,6 +77,20 @@ fn minimal_config_gets_the_documented_defaults() {
             Some(Path::new("/run/user/1000"))
         )
     );
+}
+
+#[test]
+fn the_default_rules_folder_counts_only_when_it_exists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("atmate.yaml");
+    std::fs::write(&path, "modems: [{ name: m, device: sim }]\n").expect("write");
+    let cfg = load_with_env(&path, &env).expect("valid");
+    assert!(cfg.rules.is_empty());
+    std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
+    let cfg = load_with_env(&path, &env).expect("valid");
+    let canonical = std::fs::canonicalize(dir.path()).expect("canonical");
+    assert_eq!(cfg.rules, [canonical.join("rules")]);
+    assert_eq!(cfg.store, canonical.join("atmate.db"));
 }
 
 #[test]
@@ -339,7 +352,7 @@ fn invalid_fixtures_give_exactly_the_expected_diagnostics() {
     let mut failures = Vec::new();
     for f in files {
         let got = match load_with_env(&f, &env) {
-            Ok(_) => format!("(no errors)"),
+            Ok(_) => "(no errors)".to_owned(),
             Err(d) => d.render().replace(&prefix, ""),
         };
         let expected_path = f.with_extension("expected");

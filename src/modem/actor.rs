@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::config::{ModemConfig, Vendor};
-use super::error::ModemError;
+use super::error::{ErrorCode, ModemError};
 use super::handle::{AtResponse, ModemStatus, Request, SendOptions, SendResult};
 use super::init;
 use super::persist::Persist;
@@ -26,6 +26,10 @@ use crate::event::{
     Event, LinkEvent, LinkKind, LinkState, NetworkEvent, NetworkState, RecoveryEvent, Signal,
     SignalEvent, SmsSent, StartupEvent, UssdEvent, UssdReply,
 };
+
+/// A message not out after this many rounds (one per start, reconnect or outbox
+/// retry) is given up as failed.
+pub(crate) const MAX_SEND_ROUNDS: u32 = 5;
 
 /// ESC: aborts a `> ` prompt (27.005 §3.5.1); gammu sends it blind at init.
 const ESC: u8 = 0x1b;
@@ -82,6 +86,78 @@ pub(crate) struct Actor {
     recovery_enabled: bool,
     down_since: Option<Instant>,
     concat_ref: u16,
+    /// What rules were last told about the serial link: `down` is announced once per
+    /// outage, however many reconnect attempts fail, and `up` once it is back.
+    announced: Option<LinkState>,
+    /// Why the link is down (requests refused meanwhile say so).
+    down_reason: String,
+    /// The device opened last (for `link: down` events).
+    device: Option<String>,
+    /// True while the port is open and initialised (`ModemHandle::wait_until_up`).
+    up_tx: watch::Sender<bool>,
+    /// Set once the SIM refused the configured PIN (or has one try left): the PIN is
+    /// never sent again by this actor, so retries cannot lock the SIM.
+    pub(crate) pin_refused: Option<String>,
+    /// A command answered "SIM not inserted" (`+CME ERROR: 10`, `+CMS ERROR: 310`).
+    sim_gone: bool,
+    /// The next probe reads registration too (a `+ZPASR` hinted at a change).
+    probe_full_next: bool,
+    next_outbox_retry: Instant,
+}
+
+/// One step of automatic network recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RecoveryStep {
+    /// An AT command (`AT+ZOPRT=5`).
+    At(String),
+    /// A program, argv (`uhubctl -a cycle -l 1-1`).
+    Run(Vec<String>),
+}
+
+/// Run a recovery program (never through a shell) with the modem's name and device in
+/// `ATMATE_MODEM` / `ATMATE_DEVICE`; `ok`, or what went wrong (exit status and the
+/// first line of its stderr). Killed after 2 minutes.
+async fn run_program(argv: &[String], modem: &str, device: &str) -> String {
+    let Some((prog, args)) = argv.split_first() else {
+        return "no program given".into();
+    };
+    let child = tokio::process::Command::new(prog)
+        .args(args)
+        .env("ATMATE_MODEM", modem)
+        .env("ATMATE_DEVICE", device)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let child = match child {
+        Ok(c) => c,
+        Err(e) => return format!("cannot start {prog}: {e}"),
+    };
+    match tokio::time::timeout(Duration::from_secs(120), child.wait_with_output()).await {
+        Err(_) => format!("{prog} did not finish within 2 minutes; killed"),
+        Ok(Err(e)) => format!("{prog}: {e}"),
+        Ok(Ok(out)) if out.status.success() => "ok".into(),
+        Ok(Ok(out)) => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let first = err.lines().next().unwrap_or("").trim();
+            if first.is_empty() {
+                format!("{prog} failed ({})", out.status)
+            } else {
+                format!("{prog} failed ({}): {first}", out.status)
+            }
+        }
+    }
+}
+
+/// Aborts a background task when dropped (the data interface watcher ends with the
+/// actor, also when the actor's own task is aborted).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 enum Wake {
@@ -98,6 +174,7 @@ impl Actor {
         requests: mpsc::Receiver<Request>,
         events: broadcast::Sender<Event>,
         status: Arc<Mutex<ModemStatus>>,
+        up_tx: watch::Sender<bool>,
     ) -> Actor {
         let now = Instant::now();
         let recovery_enabled = cfg.recovery.enabled;
@@ -129,6 +206,14 @@ impl Actor {
             recovery_enabled,
             down_since: None,
             concat_ref,
+            announced: None,
+            down_reason: "the port is not open yet".into(),
+            device: None,
+            up_tx,
+            pin_refused: None,
+            sim_gone: false,
+            probe_full_next: false,
+            next_outbox_retry: now,
         }
     }
 
@@ -148,6 +233,19 @@ impl Actor {
 
     /// The actor's life: connect, serve, reconnect, until every handle is gone.
     pub(crate) async fn run(mut self) {
+        // The data interface watcher lives exactly as long as the actor.
+        let _data_watch = self.cfg.data_interface.clone().map(|iface| {
+            AbortOnDrop(tokio::spawn(super::datalink::watch(
+                super::datalink::DataWatch {
+                    modem: self.cfg.name.clone(),
+                    interface: iface,
+                    net_root: self.cfg.net_root.clone(),
+                    every: self.cfg.data_poll_interval,
+                },
+                self.events.clone(),
+                self.status.clone(),
+            )))
+        });
         let mut first = true;
         loop {
             if self.conn.is_none() {
@@ -165,73 +263,56 @@ impl Actor {
 
     /// Open the port (with capped exponential backoff), init, sweep. While the port is
     /// missing, requests are answered with a clear error. Returns false on shutdown.
+    ///
+    /// Every attempt waits at least `reconnect_min`, so a connector that fails at once
+    /// or a port that reads EOF at once cannot spin. A failure is logged at `warn` when
+    /// it is new and at `debug` when it repeats, so a missing stick costs one log line
+    /// per cause, not one per attempt.
     async fn connect_loop(&mut self, first: bool) -> bool {
         let mut backoff = self.cfg.reconnect_min;
         let mut last_logged: Option<String> = None;
         loop {
-            match self.connector.connect().await {
+            self.sim_gone = false;
+            let failure = match self.connector.connect().await {
                 Ok(opened) => {
-                    tracing::info!(modem = %self.cfg.name, device = %opened.device, "port open");
+                    if last_logged.is_none() {
+                        tracing::info!(modem = %self.cfg.name, device = %opened.device, "port open");
+                    } else {
+                        tracing::debug!(modem = %self.cfg.name, device = %opened.device, "port open");
+                    }
+                    self.device = Some(opened.device.clone());
                     self.conn = Some(Conn {
+                        // A new framer per connection: half a line from before the drop
+                        // must not glue onto the first answer of the new port.
                         port: opened.port,
                         wire: Wire::new(),
                     });
                     match self.initialise().await {
                         Ok(()) => {
-                            let downtime = self.down_since.take().map(|t| t.elapsed());
-                            self.set_status(|s| {
-                                s.link = "up".into();
-                                s.device = Some(opened.device.clone());
-                                s.link_error = None;
-                                s.since = Some(Utc::now().to_rfc3339());
-                            });
-                            self.emit(Event::Link(LinkEvent {
-                                modem: self.cfg.name.clone(),
-                                state: LinkState::Up,
-                                via: LinkKind::Serial,
-                                device: Some(opened.device.clone()),
-                                reason: None,
-                                downtime_ms: downtime.map(|d| d.as_millis() as u64),
-                            }));
-                            if first {
-                                self.emit(Event::Startup(StartupEvent {
-                                    modem: self.cfg.name.clone(),
-                                }));
-                            }
+                            self.announce_up(&opened.device, first);
                             return true;
                         }
                         Err(e) => {
-                            let msg = e.to_string();
-                            if last_logged.as_deref() != Some(msg.as_str()) {
-                                tracing::error!(modem = %self.cfg.name, error = %msg, "init failed");
-                                last_logged = Some(msg.clone());
-                            }
-                            self.set_status(|s| s.link_error = Some(msg));
-                            if self.conn.is_some() && !e.is_transient() {
+                            self.conn = None;
+                            if !e.is_transient() {
                                 // The port answers but init cannot succeed (wrong PIN,
-                                // SIM missing): keep the port and retry slowly, never
-                                // hammering a PIN.
-                                self.conn = None;
+                                // SIM missing, no AT on this port): retry slowly. The
+                                // PIN itself is never retried (see `init::sim_ready`).
                                 backoff = self.cfg.reconnect_max;
                             }
-                            self.conn = None;
+                            format!("init failed: {e}")
                         }
                     }
                 }
-                Err(e) => {
-                    let msg = e.to_string();
-                    if last_logged.as_deref() != Some(msg.as_str()) {
-                        tracing::warn!(modem = %self.cfg.name, error = %msg, "cannot open modem; retrying with backoff");
-                        last_logged = Some(msg.clone());
-                    } else {
-                        tracing::debug!(modem = %self.cfg.name, error = %msg, ?backoff, "still cannot open modem");
-                    }
-                    self.set_status(|s| {
-                        s.link = "down".into();
-                        s.link_error = Some(msg);
-                    });
-                }
+                Err(e) => e.to_string(),
+            };
+            if last_logged.as_deref() != Some(failure.as_str()) {
+                tracing::warn!(modem = %self.cfg.name, error = %failure, retry_in = ?backoff, "modem not available; retrying with backoff");
+                last_logged = Some(failure.clone());
+            } else {
+                tracing::debug!(modem = %self.cfg.name, error = %failure, retry_in = ?backoff, "modem still not available");
             }
+            self.announce_down(&failure);
             // Wait, answering requests meanwhile.
             let until = Instant::now() + backoff;
             loop {
@@ -239,13 +320,76 @@ impl Actor {
                     req = self.requests.recv() => match req {
                         None => return false,
                         Some(Request::Reconnect) => break,
-                        Some(r) => self.refuse(r, "the port is not open"),
+                        Some(r @ Request::SetRecovery { .. }) => {
+                            self.handle_request(r).await;
+                        }
+                        Some(r) => self.refuse(r),
                     },
                     _ = tokio::time::sleep_until(until) => break,
                 }
             }
             backoff = (backoff * 2).min(self.cfg.reconnect_max);
         }
+    }
+
+    /// The port is open and initialised: tell rules (once) with the downtime.
+    fn announce_up(&mut self, device: &str, first: bool) {
+        let downtime = self.down_since.take().map(|t| t.elapsed());
+        self.set_status(|s| {
+            s.link = "up".into();
+            s.device = Some(device.to_owned());
+            s.link_error = None;
+            s.since = Some(Utc::now().to_rfc3339());
+        });
+        self.announced = Some(LinkState::Up);
+        self.up_tx.send_replace(true);
+        match downtime {
+            Some(d) => tracing::info!(modem = %self.cfg.name, %device, downtime = ?d, "link up"),
+            None => tracing::info!(modem = %self.cfg.name, %device, "link up"),
+        }
+        self.emit(Event::Link(LinkEvent {
+            modem: self.cfg.name.clone(),
+            state: LinkState::Up,
+            via: LinkKind::Serial,
+            device: Some(device.to_owned()),
+            reason: None,
+            downtime_ms: downtime.map(|d| d.as_millis() as u64),
+        }));
+        if first {
+            self.emit(Event::Startup(StartupEvent {
+                modem: self.cfg.name.clone(),
+            }));
+        }
+    }
+
+    /// The modem is not usable (port gone, cannot open, init failed): the status says
+    /// why at once; rules hear `link: down` once per outage.
+    fn announce_down(&mut self, reason: &str) {
+        self.down_reason = reason.to_owned();
+        let transition = self.announced != Some(LinkState::Down);
+        self.set_status(|s| {
+            s.link = "down".into();
+            s.link_error = Some(reason.to_owned());
+            s.ussd_session = false;
+            s.network = NetworkState::Unknown;
+            if transition {
+                s.since = Some(Utc::now().to_rfc3339());
+            }
+        });
+        if !transition {
+            return;
+        }
+        self.announced = Some(LinkState::Down);
+        self.down_since = Some(Instant::now());
+        self.up_tx.send_replace(false);
+        self.emit(Event::Link(LinkEvent {
+            modem: self.cfg.name.clone(),
+            state: LinkState::Down,
+            via: LinkKind::Serial,
+            device: self.device.clone(),
+            reason: Some(reason.to_owned()),
+            downtime_ms: None,
+        }));
     }
 
     fn disconnected(&self, reason: &str) -> ModemError {
@@ -255,8 +399,9 @@ impl Actor {
         }
     }
 
-    fn refuse(&self, r: Request, reason: &str) {
-        let e = self.disconnected(reason);
+    /// Answer a request while the port is down, saying why.
+    fn refuse(&self, r: Request) {
+        let e = self.disconnected(&self.down_reason);
         match r {
             Request::At { reply, .. } => drop(reply.send(Err(e))),
             Request::SendSms { reply, .. } => drop(reply.send(Err(e))),
@@ -275,8 +420,12 @@ impl Actor {
         if self.conn.take().is_none() {
             return;
         }
-        tracing::warn!(modem = %self.cfg.name, %reason, "link down");
-        self.down_since = Some(Instant::now());
+        if self.announced == Some(LinkState::Up) {
+            tracing::warn!(modem = %self.cfg.name, %reason, "link down");
+        } else {
+            // Lost again while (re)initialising: one line per attempt at most.
+            tracing::debug!(modem = %self.cfg.name, %reason, "port lost during init");
+        }
         self.mem1 = None;
         self.urcs.clear();
         // Jobs refer to SIM indices; the sweep after reconnect finds the messages again.
@@ -291,20 +440,13 @@ impl Actor {
             let _ = r.send(Err(e.clone()));
         }
         self.ussd_open = false;
-        self.set_status(|s| {
-            s.link = "down".into();
-            s.link_error = Some(reason.to_owned());
-            s.since = Some(Utc::now().to_rfc3339());
-            s.ussd_session = false;
-        });
-        self.emit(Event::Link(LinkEvent {
-            modem: self.cfg.name.clone(),
-            state: LinkState::Down,
-            via: LinkKind::Serial,
-            device: None,
-            reason: Some(reason.to_owned()),
-            downtime_ms: None,
-        }));
+        // Registration is unknown until the stick is back; a re-enumerated stick
+        // searches first, which is a start, not a loss, so recovery starts afresh.
+        self.network = NetworkState::Unknown;
+        self.lost_since = None;
+        self.recovery_attempt = 0;
+        self.next_recovery = None;
+        self.announce_down(reason);
     }
 
     /// Init sequence, identity, first readings, sweep, outbox resume.
@@ -318,6 +460,11 @@ impl Actor {
         self.jobs.push_back(Job::Sweep);
         self.drain_background().await;
         self.resume_outbox().await;
+        self.next_outbox_retry = Instant::now() + self.cfg.outbox_retry_interval;
+        if self.conn.is_none() {
+            // Lost again during the sweep: not up after all.
+            return Err(self.disconnected(&self.down_reason));
+        }
         Ok(())
     }
 
@@ -339,6 +486,14 @@ impl Actor {
 
     /// One turn of the main loop. Returns false on shutdown.
     async fn serve_once(&mut self) -> bool {
+        if self.sim_gone && self.conn.is_some() {
+            // The stick answers, but the SIM is gone: nothing useful works now. Reopen
+            // and re-init, which polls `AT+CPIN?` with backoff until a SIM is back.
+            self.sim_gone = false;
+            self.set_status(|s| s.sim = Some("missing".into()));
+            self.link_down("the SIM card was removed (+CME ERROR: 10 / +CMS ERROR: 310)");
+            return true;
+        }
         // URCs first: they may add jobs (a +CMTI means a read).
         while let Some(u) = self.urcs.pop_front() {
             self.handle_urc(u).await;
@@ -429,7 +584,7 @@ impl Actor {
         if let Some(r) = self.next_recovery {
             d = d.min(r);
         }
-        d
+        d.min(self.next_outbox_retry)
     }
 
     async fn timers(&mut self) {
@@ -457,6 +612,10 @@ impl Actor {
                 self.recovery_step().await;
             }
         }
+        if self.next_outbox_retry <= now {
+            self.next_outbox_retry = now + self.cfg.outbox_retry_interval;
+            self.resume_outbox().await;
+        }
     }
 
     async fn expire_fragments(&mut self) {
@@ -482,6 +641,7 @@ impl Actor {
                 timeout,
                 reply,
             } => {
+                self.note_user_recovery(&command);
                 let res = self.exec_user(&command, timeout).await;
                 let _ = reply.send(res);
             }
@@ -627,6 +787,9 @@ impl Actor {
                             result: f.text,
                         });
                     }
+                    if matches!(f.code, Some(ErrorCode::Cme(10)) | Some(ErrorCode::Cms(310))) {
+                        self.sim_gone = true;
+                    }
                     return Err(ModemError::Command {
                         command: shown,
                         result: f.describe(),
@@ -722,7 +885,17 @@ impl Actor {
                 self.network_changed(wire::stat_to_state(stat), lac, ci, None)
             }
             Urc::Tech(tech) => {
-                self.set_status(|s| s.tech = Some(tech.clone()));
+                // `+ZPASR: "No Service"` while registered, or a real technology while
+                // not: registration probably changed. Some firmware sends no `+CREG`
+                // URC, so ask now instead of trusting the hint.
+                let no_service = wire::is_no_service(&tech);
+                let registered =
+                    matches!(self.network, NetworkState::Registered | NetworkState::Roaming);
+                if no_service == registered {
+                    self.probe_full_next = true;
+                    self.next_probe = Instant::now();
+                }
+                self.set_status(|s| s.tech = (!no_service).then_some(tech));
             }
             Urc::Ring { call_type } => {
                 self.emit(Event::Call(crate::event::CallEvent {
@@ -847,8 +1020,11 @@ impl Actor {
 
     // ----- sending -----
 
-    /// Outbox row first (durable), then `AT+CMGS` part by part; transient errors are
-    /// retried with backoff, permanent ones reported.
+    /// Outbox row first (durable), then `AT+CMGS` part by part, each part marked
+    /// "sending" before and "sent" after, so a crash in between leaves it in doubt
+    /// rather than forgotten. Transient errors are retried with backoff within this
+    /// round; a message still not out after the round stays queued and the outbox retry
+    /// tries again, for [`MAX_SEND_ROUNDS`] rounds. Permanent errors are reported at once.
     pub(crate) async fn send_sms(
         &mut self,
         to: &str,
@@ -865,18 +1041,24 @@ impl Actor {
         };
         let parts = wire::build_submit(to, text, options, reference)?;
         let total = parts.len() as u16;
-        let (id, mut done): (i64, Vec<(u8, u8)>) = match &resume {
-            Some(p) => (p.id, p.sent_parts.clone()),
+        let (id, mut done, round): (i64, Vec<(u8, u8)>, u32) = match &resume {
+            Some(p) => {
+                let round = match self.persist.outbox_begin_attempt(p.id).await {
+                    Ok(Some(n)) => n,
+                    _ => p.attempts + 1,
+                };
+                (p.id, p.sent_parts.clone(), round)
+            }
             None => {
                 let id = self
                     .persist
                     .outbox_enqueue(&self.cfg.name, to, text, total, Some(reference))
                     .await
                     .map_err(|e| ModemError::Persist(e.to_string()))?;
-                (id, Vec::new())
+                (id, Vec::new(), 1)
             }
         };
-        let mut attempt = resume.as_ref().map(|p| p.attempts).unwrap_or(0);
+        let mut tries = 0;
         let mut backoff = Duration::from_secs(2);
         for (i, (tpdu_len, hex)) in parts.iter().enumerate() {
             let seq = (i + 1) as u8;
@@ -884,9 +1066,14 @@ impl Actor {
                 continue;
             }
             loop {
-                attempt += 1;
+                tries += 1;
+                if let Err(e) = self.persist.outbox_part_sending(id, seq).await {
+                    // Without the mark a crash could not be told apart from "never
+                    // sent"; still better to send than to hold the message back.
+                    tracing::warn!(modem = %self.cfg.name, id, seq, error = %e, "could not mark the part as sending");
+                }
                 let cmd = format!("AT+CMGS={tpdu_len}");
-                match self
+                let err = match self
                     .exec_with_body(&cmd, Some(hex.as_bytes()), Some(self.cfg.send_timeout))
                     .await
                 {
@@ -896,35 +1083,60 @@ impl Actor {
                             .iter()
                             .find_map(|l| wire::parse_cmgs(l))
                             .unwrap_or(0);
-                        let _ = self.persist.outbox_part_sent(id, seq, mr).await;
+                        if let Err(e) = self.persist.outbox_part_sent(id, seq, mr).await {
+                            tracing::error!(modem = %self.cfg.name, id, seq, error = %e, "could not record a sent part");
+                        }
                         done.push((seq, mr));
                         break;
                     }
-                    Err(e) => {
-                        let permanent = !e.is_transient()
-                            || attempt >= self.cfg.send_attempts
-                            || self.conn.is_none();
-                        let _ = self
-                            .persist
-                            .outbox_failed(id, &e.to_string(), permanent && self.conn.is_some())
-                            .await;
-                        if permanent {
-                            self.emit(Event::SmsSent(SmsSent {
-                                modem: self.cfg.name.clone(),
-                                id,
-                                to: to.to_owned(),
-                                parts: total,
-                                state: "failed".into(),
-                                references: done.iter().map(|(_, mr)| *mr).collect(),
-                                error: Some(e.to_string()),
-                            }));
-                            return Err(e);
-                        }
-                        tracing::warn!(modem = %self.cfg.name, error = %e, ?backoff, "send failed; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff *= 2;
-                    }
+                    Err(e) => e,
+                };
+                if self.conn.is_none() {
+                    // The stick dropped off mid-message: whether the SMSC got this part
+                    // is unknown. The message stays queued and is completed (same
+                    // reference, remaining parts) after the reconnect.
+                    let _ = self.persist.outbox_failed(id, &err.to_string(), false).await;
+                    return Err(ModemError::Disconnected {
+                        modem: self.cfg.name.clone(),
+                        reason: format!(
+                            "{}; message {id} stays in the outbox ({} of {total} parts sent) and is completed after the reconnect",
+                            self.down_reason,
+                            done.len()
+                        ),
+                    });
                 }
+                if err.is_transient() && tries < self.cfg.send_attempts {
+                    tracing::warn!(modem = %self.cfg.name, error = %err, ?backoff, "send failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    continue;
+                }
+                let permanent = !err.is_transient() || round >= MAX_SEND_ROUNDS;
+                let _ = self.persist.outbox_failed(id, &err.to_string(), permanent).await;
+                if permanent {
+                    self.emit(Event::SmsSent(SmsSent {
+                        modem: self.cfg.name.clone(),
+                        id,
+                        to: to.to_owned(),
+                        parts: total,
+                        state: "failed".into(),
+                        references: done.iter().map(|(_, mr)| *mr).collect(),
+                        error: Some(err.to_string()),
+                    }));
+                    return Err(err);
+                }
+                tracing::warn!(modem = %self.cfg.name, id, round, error = %err, "send failed; the message stays queued for the outbox retry");
+                return Err(ModemError::Command {
+                    command: format!("{cmd} (message {id}, round {round} of {MAX_SEND_ROUNDS}; queued for retry)"),
+                    result: match &err {
+                        ModemError::Command { result, .. } => result.clone(),
+                        other => other.to_string(),
+                    },
+                    code: match &err {
+                        ModemError::Command { code, .. } => *code,
+                        _ => None,
+                    },
+                });
             }
         }
         let _ = self.persist.outbox_sent(id).await;
@@ -946,7 +1158,12 @@ impl Actor {
         })
     }
 
+    /// Send what the outbox still holds: after a restart (a crash mid-message included),
+    /// after a reconnect, and every `outbox_retry_interval`.
     async fn resume_outbox(&mut self) {
+        if self.conn.is_none() {
+            return;
+        }
         let pending = match self.persist.outbox_pending(&self.cfg.name).await {
             Ok(p) => p,
             Err(e) => {
@@ -955,13 +1172,20 @@ impl Actor {
             }
         };
         for p in pending {
+            let in_doubt = self.persist.outbox_in_doubt(p.id).await.unwrap_or_default();
+            if !in_doubt.is_empty() {
+                // atmate stopped between `AT+CMGS` and its answer: the SMSC may or may
+                // not have these parts. Sending again risks a doubled part (phones
+                // usually drop a repeated segment); skipping risks a hole. Resend.
+                tracing::warn!(modem = %self.cfg.name, id = p.id, parts = ?in_doubt, "parts were being sent when atmate stopped; sending them again (the recipient may see them twice)");
+            }
             tracing::info!(modem = %self.cfg.name, id = p.id, to = %p.to, sent = p.sent_parts.len(), "resuming an unsent message");
             let (to, text) = (p.to.clone(), p.text.clone());
             if let Err(e) = self
                 .send_sms(&to, &text, &SendOptions::default(), Some(p))
                 .await
             {
-                tracing::warn!(modem = %self.cfg.name, error = %e, "resumed message failed");
+                tracing::warn!(modem = %self.cfg.name, error = %e, "resumed message not sent");
             }
             if self.conn.is_none() {
                 return;
@@ -1018,6 +1242,7 @@ impl Actor {
         if let Err(e) = self.read_signal().await {
             tracing::debug!(modem = %self.cfg.name, error = %e, "signal probe failed");
         }
+        let full = full || std::mem::take(&mut self.probe_full_next);
         if full || self.probes % 4 == 0 || self.network != NetworkState::Registered {
             if let Ok(r) = self.exec("AT+CREG?", None).await {
                 if let Some((stat, lac, ci)) = r.lines.iter().find_map(|l| wire::parse_creg(l)) {
@@ -1070,6 +1295,14 @@ impl Actor {
         }
         let prev = self.network;
         self.network = state;
+        if prev == NetworkState::Unknown
+            && matches!(state, NetworkState::Registered | NetworkState::Roaming)
+        {
+            // The first reading after (re)connecting: nothing changed for the user
+            // (`atmate status` shows it); only a change is an event.
+            tracing::info!(modem = %self.cfg.name, state = ?state, "network state");
+            return;
+        }
         let tech = self.status.lock().map(|s| s.tech.clone()).unwrap_or(None);
         tracing::info!(modem = %self.cfg.name, from = ?prev, to = ?state, "network state");
         self.emit(Event::Network(NetworkEvent {
@@ -1100,6 +1333,42 @@ impl Actor {
         }
     }
 
+    /// A user's or a rule's own recovery command (`at: AT+ZOPRT=5` in a `network: lost`
+    /// rule) postpones the automatic one by a backoff step, so the two do not pile up.
+    fn note_user_recovery(&mut self, command: &str) {
+        let up = command.trim().to_ascii_uppercase();
+        let is_recovery = up.starts_with("AT+ZOPRT=")
+            || up.starts_with("AT+CFUN=")
+            || self
+                .cfg
+                .recovery
+                .steps
+                .iter()
+                .any(|s| s.trim().eq_ignore_ascii_case(command.trim()));
+        if let (true, Some(_)) = (is_recovery, self.next_recovery) {
+            tracing::info!(modem = %self.cfg.name, command = %wire::mask_secrets(command), "a recovery command came from outside; automatic recovery waits a step");
+            self.next_recovery = Some(Instant::now() + self.cfg.recovery.backoff);
+        }
+    }
+
+    /// The recovery steps in order: the AT commands, then the configured program.
+    fn recovery_plan(&self) -> Vec<RecoveryStep> {
+        let mut v: Vec<RecoveryStep> = self
+            .cfg
+            .recovery
+            .steps
+            .iter()
+            .map(|s| RecoveryStep::At(s.clone()))
+            .collect();
+        if let Some(argv) = self.cfg.recovery_command.clone().filter(|a| !a.is_empty()) {
+            v.push(RecoveryStep::Run(argv));
+        }
+        v
+    }
+
+    /// One automatic recovery step: step `n` of the plan for attempt `n` (the last
+    /// one repeats), then a growing pause (backoff × 2, 4, 8, capped at 8×), at most
+    /// `max_attempts` steps per loss. Each step is a `recovery` event.
     async fn recovery_step(&mut self) {
         self.next_recovery = None;
         if !self.recovery_enabled
@@ -1107,31 +1376,59 @@ impl Actor {
         {
             return;
         }
-        let steps = &self.cfg.recovery.steps;
-        if steps.is_empty() || self.recovery_attempt >= self.cfg.recovery.max_attempts {
+        let plan = self.recovery_plan();
+        if plan.is_empty() || self.recovery_attempt >= self.cfg.recovery.max_attempts {
             if self.recovery_attempt == self.cfg.recovery.max_attempts {
-                tracing::warn!(modem = %self.cfg.name, "automatic recovery gave up; waiting for the network");
+                tracing::warn!(modem = %self.cfg.name, attempts = self.recovery_attempt, "automatic recovery gave up; waiting for the network");
                 self.recovery_attempt += 1;
             }
             return;
         }
-        let idx = (self.recovery_attempt as usize).min(steps.len() - 1);
-        let step = steps[idx].clone();
+        let idx = (self.recovery_attempt as usize).min(plan.len() - 1);
         self.recovery_attempt += 1;
-        tracing::info!(modem = %self.cfg.name, %step, attempt = self.recovery_attempt, "network recovery step");
-        let result = match self.exec(&step, Some(Duration::from_secs(30))).await {
-            Ok(_) => "ok".to_owned(),
-            Err(e) => e.to_string(),
-        };
-        self.emit(Event::Recovery(RecoveryEvent {
-            modem: self.cfg.name.clone(),
-            step,
-            attempt: self.recovery_attempt,
-            result,
-        }));
+        let attempt = self.recovery_attempt;
+        match plan[idx].clone() {
+            RecoveryStep::At(step) => {
+                tracing::info!(modem = %self.cfg.name, %step, attempt, "network recovery step");
+                let result = match self.exec(&step, Some(Duration::from_secs(30))).await {
+                    Ok(_) => "ok".to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                self.emit(Event::Recovery(RecoveryEvent {
+                    modem: self.cfg.name.clone(),
+                    step: wire::mask_secrets(&step),
+                    attempt,
+                    result,
+                }));
+            }
+            RecoveryStep::Run(argv) => {
+                // A program may take a while (a USB power cycle drops the link anyway):
+                // it runs beside the actor, and its event comes when it ends.
+                let shown = format!("run: {}", argv.join(" "));
+                tracing::info!(modem = %self.cfg.name, step = %shown, attempt, "network recovery step");
+                let (events, modem, device) = (
+                    self.events.clone(),
+                    self.cfg.name.clone(),
+                    self.device.clone().unwrap_or_default(),
+                );
+                tokio::spawn(async move {
+                    let result = run_program(&argv, &modem, &device).await;
+                    if result != "ok" {
+                        tracing::warn!(%modem, step = %shown, %result, "recovery program failed");
+                    }
+                    let _ = events.send(Event::Recovery(RecoveryEvent {
+                        modem,
+                        step: shown,
+                        attempt,
+                        result,
+                    }));
+                });
+            }
+        }
         let factor = 1u32 << self.recovery_attempt.min(3);
         self.next_recovery = Some(Instant::now() + self.cfg.recovery.backoff * factor);
         // Ask soon whether it worked.
+        self.probe_full_next = true;
         self.next_probe = self.next_probe.min(Instant::now() + Duration::from_secs(5));
     }
 

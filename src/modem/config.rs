@@ -2,6 +2,7 @@
 //! `atmate.yaml`).
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Which vendor quirks to apply.
@@ -92,6 +93,22 @@ pub struct ModemConfig {
     pub reconnect_max: Duration,
     /// Automatic network recovery.
     pub recovery: RecoveryConfig,
+    /// The last escalation of automatic recovery: a program (argv, never a shell) run
+    /// once every AT step was tried, e.g. a USB power cycle with `uhubctl`; it then
+    /// repeats (with backoff) up to `recovery.max_attempts`. `None`: the last AT step
+    /// repeats instead.
+    pub recovery_command: Option<Vec<String>>,
+    /// A data interface to watch (`ppp0`, `wwan0`): up/down become `link` events with
+    /// `via: data`.
+    pub data_interface: Option<String>,
+    /// Where network interfaces are listed (`/sys/class/net`; tests point it elsewhere).
+    pub net_root: PathBuf,
+    /// How often the data interface's state is read (sysfs has no change notification
+    /// for `operstate`).
+    pub data_poll_interval: Duration,
+    /// How often messages left in the outbox (a transient failure, a send cut off by a
+    /// drop) are tried again while the link is up.
+    pub outbox_retry_interval: Duration,
 }
 
 impl ModemConfig {
@@ -113,6 +130,11 @@ impl ModemConfig {
             reconnect_min: Duration::from_millis(250),
             reconnect_max: Duration::from_secs(30),
             recovery: RecoveryConfig::default(),
+            recovery_command: None,
+            data_interface: None,
+            net_root: PathBuf::from("/sys/class/net"),
+            data_poll_interval: Duration::from_secs(2),
+            outbox_retry_interval: Duration::from_secs(60),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::actor::Actor;
 use super::config::ModemConfig;
@@ -98,12 +98,41 @@ pub struct ModemStatus {
     pub ussd_session: bool,
     /// Automatic network recovery on.
     pub recovery_enabled: bool,
+    /// The watched data interface (`up`/`down`), when one is configured.
+    pub data_link: Option<String>,
     /// Identity.
     pub info: ModemInfo,
     /// Counters.
     pub received: u64,
     /// Counters.
     pub sent: u64,
+}
+
+impl ModemStatus {
+    /// The status before the first connection attempt.
+    pub(crate) fn new(name: &str, connector: &str) -> ModemStatus {
+        ModemStatus {
+            name: name.to_owned(),
+            link: "connecting".into(),
+            connector: connector.to_owned(),
+            device: None,
+            link_error: None,
+            since: None,
+            sim: None,
+            network: NetworkState::Unknown,
+            operator: None,
+            tech: None,
+            signal: None,
+            storage: None,
+            queue: 0,
+            ussd_session: false,
+            recovery_enabled: false,
+            data_link: None,
+            info: ModemInfo::default(),
+            received: 0,
+            sent: 0,
+        }
+    }
 }
 
 /// One message to the actor. Each variant names the handle method that sends it.
@@ -157,6 +186,7 @@ pub struct ModemHandle {
     tx: mpsc::Sender<Request>,
     events: broadcast::Sender<Event>,
     status: Arc<Mutex<ModemStatus>>,
+    up: watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for ModemHandle {
@@ -176,33 +206,18 @@ impl ModemHandle {
     ) -> ModemHandle {
         let (tx, rx) = mpsc::channel(64);
         let (events, _) = broadcast::channel(1024);
-        let status = Arc::new(Mutex::new(ModemStatus {
-            name: cfg.name.clone(),
-            link: "connecting".into(),
-            connector: connector.describe(),
-            device: None,
-            link_error: None,
-            since: None,
-            sim: None,
-            network: NetworkState::Unknown,
-            operator: None,
-            tech: None,
-            signal: None,
-            storage: None,
-            queue: 0,
-            ussd_session: false,
-            recovery_enabled: cfg.recovery.enabled,
-            info: ModemInfo::default(),
-            received: 0,
-            sent: 0,
-        }));
+        let (up_tx, up) = watch::channel(false);
+        let mut st = ModemStatus::new(&cfg.name, &connector.describe());
+        st.recovery_enabled = cfg.recovery.enabled;
+        let status = Arc::new(Mutex::new(st));
         let handle = ModemHandle {
             name: cfg.name.clone().into(),
             tx,
             events: events.clone(),
             status: status.clone(),
+            up,
         };
-        let actor = Actor::new(cfg, connector, persist, rx, events, status);
+        let actor = Actor::new(cfg, connector, persist, rx, events, status, up_tx);
         tokio::spawn(actor.run());
         handle
     }
@@ -328,6 +343,40 @@ impl ModemHandle {
     /// Turn automatic network recovery on or off for this modem.
     pub async fn set_recovery(&self, enabled: bool) {
         let _ = self.tx.send(Request::SetRecovery { enabled }).await;
+    }
+
+    /// True while the port is open and initialised.
+    pub fn is_up(&self) -> bool {
+        *self.up.borrow()
+    }
+
+    /// Wait until the port is open and initialised (at once if it is), for callers
+    /// that would rather wait out a USB drop than get a "disconnected" error. Gives up
+    /// after `timeout` with that error.
+    pub async fn wait_until_up(&self, timeout: Duration) -> Result<(), ModemError> {
+        let mut rx = self.up.clone();
+        let wait = async {
+            loop {
+                if *rx.borrow_and_update() {
+                    return Ok(());
+                }
+                if rx.changed().await.is_err() {
+                    return Err(ModemError::Shutdown(self.name.to_string()));
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(r) => r,
+            Err(_) => Err(ModemError::Disconnected {
+                modem: self.name.to_string(),
+                reason: format!(
+                    "still not connected after {timeout:?}: {}",
+                    self.status()
+                        .link_error
+                        .unwrap_or_else(|| "the port is not open".into())
+                ),
+            }),
+        }
     }
 
     /// Close and reopen the port (re-running init).

@@ -11,10 +11,12 @@
 //! | `wire.rs` | the actor's view of the `at`/`sms`/`ussd` codecs |
 //! | `transport.rs` | serial (tokio-serial), `tcp://`, and closure connectors (the simulator) |
 //! | `discover.rs` | finding the port again by USB ids in sysfs after re-enumeration |
+//! | `datalink.rs` | watching an optional data interface (`ppp0`, `wwan0`) for up/down |
 //! | `persist.rs` | the `Persist` trait and an in-memory implementation |
 
 mod actor;
 pub mod config;
+pub mod datalink;
 pub mod discover;
 pub mod error;
 pub mod handle;

@@ -143,6 +143,23 @@ pub trait Persist: Send + Sync {
         -> Result<(), PersistError>;
     /// Messages to resume after a restart.
     async fn outbox_pending(&self, modem: &str) -> Result<Vec<PendingOutgoing>, PersistError>;
+    /// Part `seq` of message `id` is about to be handed to the modem (`AT+CMGS`). If the
+    /// daemon dies before [`Persist::outbox_part_sent`], the part is in doubt.
+    /// The default does not track it.
+    async fn outbox_part_sending(&self, _id: i64, _seq: u8) -> Result<(), PersistError> {
+        Ok(())
+    }
+    /// Parts of message `id` that were handed to the modem with no answer recorded
+    /// (the daemon died during `AT+CMGS`). The default knows of none.
+    async fn outbox_in_doubt(&self, _id: i64) -> Result<Vec<u8>, PersistError> {
+        Ok(Vec::new())
+    }
+    /// Count one more round of sending message `id`, durably, before the modem is
+    /// touched (so a message that kills the daemon every time is not retried for
+    /// ever); returns the rounds so far, or `None` when the store does not count them.
+    async fn outbox_begin_attempt(&self, _id: i64) -> Result<Option<u32>, PersistError> {
+        Ok(None)
+    }
 }
 
 /// An in-memory `Persist` for tests and for running without a store.
@@ -177,6 +194,8 @@ struct MemOutgoing {
     text: String,
     reference: Option<u16>,
     sent_parts: Vec<(u8, u8)>,
+    /// Parts marked sending with no answer yet.
+    sending: Vec<u8>,
     state: String,
     attempts: u32,
 }
@@ -350,8 +369,9 @@ impl Persist for MemoryPersist {
             text: text.into(),
             reference,
             sent_parts: Vec::new(),
+            sending: Vec::new(),
             state: "pending".into(),
-            attempts: 0,
+            attempts: 1,
         });
         Ok(id)
     }
@@ -359,6 +379,8 @@ impl Persist for MemoryPersist {
     async fn outbox_part_sent(&self, id: i64, seq: u8, mr: u8) -> Result<(), PersistError> {
         let mut g = self.lock();
         if let Some(o) = g.outbox.iter_mut().find(|o| o.id == id) {
+            o.sending.retain(|s| *s != seq);
+            o.sent_parts.retain(|(s, _)| *s != seq);
             o.sent_parts.push((seq, mr));
         }
         Ok(())
@@ -380,7 +402,8 @@ impl Persist for MemoryPersist {
     ) -> Result<(), PersistError> {
         let mut g = self.lock();
         if let Some(o) = g.outbox.iter_mut().find(|o| o.id == id) {
-            o.attempts += 1;
+            // The caller saw the failure: those parts were not accepted.
+            o.sending.clear();
             o.state = if permanent { "failed" } else { "pending" }.into();
         }
         Ok(())
@@ -401,5 +424,33 @@ impl Persist for MemoryPersist {
                 attempts: o.attempts,
             })
             .collect())
+    }
+
+    async fn outbox_part_sending(&self, id: i64, seq: u8) -> Result<(), PersistError> {
+        let mut g = self.lock();
+        if let Some(o) = g.outbox.iter_mut().find(|o| o.id == id) {
+            if !o.sent_parts.iter().any(|(s, _)| *s == seq) && !o.sending.contains(&seq) {
+                o.sending.push(seq);
+            }
+        }
+        Ok(())
+    }
+
+    async fn outbox_in_doubt(&self, id: i64) -> Result<Vec<u8>, PersistError> {
+        Ok(self
+            .lock()
+            .outbox
+            .iter()
+            .find(|o| o.id == id)
+            .map(|o| o.sending.clone())
+            .unwrap_or_default())
+    }
+
+    async fn outbox_begin_attempt(&self, id: i64) -> Result<Option<u32>, PersistError> {
+        let mut g = self.lock();
+        Ok(g.outbox.iter_mut().find(|o| o.id == id).map(|o| {
+            o.attempts += 1;
+            o.attempts
+        }))
     }
 }

@@ -235,12 +235,37 @@ pub(crate) fn normalise_command(cmd: &str) -> Result<String, ModemError> {
 
 /// Hide the PIN (and PUK) in anything logged or returned.
 pub(crate) fn mask_secrets(cmd: &str) -> String {
+    // Anywhere in the line, so `AT+CMEE=1;+CPIN="1234"` is masked too. The arguments
+    // run to the next `;` outside quotes, or to the end.
+    const SECRET: [&str; 4] = ["+CPIN=", "+CLCK=", "+CPWD=", "+ZNCK="];
     let up = cmd.to_ascii_uppercase();
-    if up.starts_with("AT+CPIN=") || up.starts_with("AT+CLCK=") || up.starts_with("AT+CPWD=") {
-        format!("{}=\"****\"", &cmd[..cmd.find('=').unwrap_or(cmd.len())])
-    } else {
-        cmd.to_owned()
+    let mut out = String::with_capacity(cmd.len());
+    let mut i = 0;
+    while i < cmd.len() {
+        let hit = SECRET
+            .iter()
+            .find(|t| up[i..].starts_with(*t) && cmd.is_char_boundary(i + t.len()));
+        let Some(t) = hit else {
+            let c = cmd[i..].chars().next().unwrap_or(' ');
+            out.push(c);
+            i += c.len_utf8().max(1);
+            continue;
+        };
+        out.push_str(&cmd[i..i + t.len()]);
+        out.push_str("\"****\"");
+        i += t.len();
+        let mut quoted = false;
+        while i < cmd.len() {
+            let c = cmd[i..].chars().next().unwrap_or(';');
+            if c == '"' {
+                quoted = !quoted;
+            } else if c == ';' && !quoted {
+                break;
+            }
+            i += c.len_utf8().max(1);
+        }
     }
+    out
 }
 
 /// `+CGMI: ZTE` → `ZTE`; bare text unchanged.
@@ -278,6 +303,12 @@ pub(crate) fn parse_cops(line: &str) -> Option<String> {
 
 pub(crate) fn parse_zpas(line: &str) -> Option<String> {
     at::response::ZteNetwork::parse(line).ok().map(|z| z.net)
+}
+
+/// `+ZPAS`/`+ZPASR` network strings that mean "not registered" (MF667.md §2.2).
+pub(crate) fn is_no_service(net: &str) -> bool {
+    let n = net.trim().to_ascii_lowercase();
+    n.is_empty() || n == "no service" || n == "limited service"
 }
 
 /// `READY`, `SIM PIN`, `SIM PUK`, … as the modem printed it.
@@ -438,6 +469,22 @@ mod tests {
         assert!(normalise_command("+CSQ").is_err());
         assert!(normalise_command("AT+CMGS=1\rhello").is_err());
         assert_eq!(mask_secrets("AT+CPIN=\"1234\""), "AT+CPIN=\"****\"");
+        assert_eq!(mask_secrets("at+cpin=1234"), "at+cpin=\"****\"");
+        assert_eq!(
+            mask_secrets("AT+CMEE=1;+CPIN=\"12;34\",\"5678\";+CSQ"),
+            "AT+CMEE=1;+CPIN=\"****\";+CSQ"
+        );
+        assert_eq!(mask_secrets("AT+CLCK=\"SC\",0,\"1234\""), "AT+CLCK=\"****\"");
+        assert_eq!(mask_secrets("AT+CPIN?"), "AT+CPIN?");
+        assert_eq!(mask_secrets("AT+CUSD=1,\"*100#\",15"), "AT+CUSD=1,\"*100#\",15");
+    }
+
+    #[test]
+    fn zpas_no_service_strings() {
+        assert!(is_no_service("No Service"));
+        assert!(is_no_service("Limited Service"));
+        assert!(!is_no_service("UMTS"));
+        assert!(!is_no_service("GPRS/EDGE"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use regex::Regex;
 use super::matcher::normalize_sender;
 use super::model::*;
 use super::template::{Condition, ExprProblem, Template};
-use crate::config::yaml::{
+use crate::yaml::{
     self, boolean, duration, integer, non_empty_string, string, unknown_message, Map, Node, Sink,
     Value,
 };
@@ -302,7 +302,8 @@ impl Reader<'_, '_, '_> {
             .map_or(Some(true), |n| boolean(n, "`enabled`", self.sink));
         let when = m.require("when", &what, self.sink);
         let trigger = when.and_then(|n| self.trigger(n));
-        let condition = m.take("if").and_then(|n| self.condition(n));
+        let if_node = m.take("if");
+        let condition = if_node.and_then(|n| self.condition(n));
         let steps_node = m.take_entry("do");
         let mode_node = m.take("mode");
         let mode = match mode_node {
@@ -353,7 +354,7 @@ impl Reader<'_, '_, '_> {
             self.sender_checks(t, any, any_node, when.unwrap_or(node), &what);
         }
         if let (Some(t), Some(steps)) = (&trigger, &steps) {
-            self.check_names(t, condition.as_ref().zip(m_if_node(node)), steps);
+            self.check_names(t, condition.as_ref().zip(if_node), steps);
         }
 
         let trigger = trigger?;
@@ -1508,14 +1509,6 @@ impl Reader<'_, '_, '_> {
             }
         }
     }
-}
-
-/// The `if:` node of a rule mapping (for warnings that point at it).
-fn m_if_node(rule: &Node) -> Option<&Node> {
-    rule.as_map()?
-        .iter()
-        .find(|(k, _)| k.scalar_text().as_deref() == Some("if"))
-        .map(|(_, v)| v)
 }
 
 /// True when `program` exists: a path as given, or a name found in `PATH`.

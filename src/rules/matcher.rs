@@ -107,10 +107,7 @@ fn sender_matches(filter: Option<&SenderMatch>, sender: Option<&str>) -> bool {
     match (filter, sender) {
         (None, _) => true,
         (Some(_), None) => false,
-        (Some(SenderMatch::Exact(list)), Some(s)) => {
-            let s = normalize_sender(s);
-            list.iter().any(|n| *n == s)
-        }
+        (Some(SenderMatch::Exact(list)), Some(s)) => list.contains(&normalize_sender(s)),
         (Some(SenderMatch::Regex(re)), Some(s)) => re.is_match(s),
     }
 }

@@ -1177,6 +1177,59 @@ mod tests {
         assert!(host.calls().is_empty());
     }
 
+    /// Collects what the `fmt` subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn log_lines_and_failures_name_the_rule_and_the_place() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        // The test runtime has one thread, so the runs' tasks log through this too.
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let host = Arc::new(RecordingHost::new());
+        host.at_replies
+            .lock()
+            .expect("lock")
+            .insert("AT+BAD".into(), Err(HostError::Modem("ERROR".into())));
+        let r = runner(
+            &host,
+            "- name: noisy\n  when: sms\n  do:\n    - log: \"got {{ sms.text }} from {{ sms.from }}\"\n    - log: { message: \"careful\", level: warn }\n    - run: [echo, \"out {{ sms.text }}\"]\n    - at: \"AT+BAD\"\n",
+        );
+        r.dispatch(&sms(ME, "hi")).await;
+        r.wait_idle().await;
+        let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+        let line = |needle: &str| {
+            text.lines()
+                .find(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no log line with {needle:?} in:\n{text}"))
+                .to_owned()
+        };
+        assert!(line("got hi from +4917612345678").contains("rule=noisy"));
+        assert!(line("careful").contains("WARN"));
+        assert!(line("out hi").contains("stream=\"stdout\""));
+        let failure = line("`at` failed: modem: ERROR");
+        assert!(
+            failure.contains("rule=noisy") && failure.contains("at=t.yaml:7"),
+            "{failure}"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn cancel_all_stops_runs_and_empties_queues() {
         let host = Arc::new(RecordingHost::new());

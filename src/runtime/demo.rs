@@ -10,12 +10,14 @@ use crate::sim::{InjectSms, SimConfig, SimHandle};
 
 /// The simulator settings for a `device: sim` modem.
 pub(crate) fn sim_config(opts: &SimOptions) -> SimConfig {
-    let mut c = SimConfig::default();
-    c.pin = opts.pin.as_ref().map(|p| p.expose().to_owned());
+    let mut c = SimConfig {
+        pin: opts.pin.as_ref().map(|p| p.expose().to_owned()),
+        csq: opts.csq,
+        ..SimConfig::default()
+    };
     c.capacities.sm = opts.capacity.sm;
     c.capacities.me = opts.capacity.me;
     c.capacities.sr = opts.capacity.sr;
-    c.csq = opts.csq;
     c
 }
 
@@ -47,12 +49,12 @@ pub(crate) async fn feed(sim: SimHandle, from: String) {
         }
         round += 1;
         // A network blip every other round, and a signal wobble.
-        if round % 2 == 1 {
+        if !round.is_multiple_of(2) {
             tracing::info!(target: "atmate::demo", "demo: the network drops");
             sim.network_lost().await;
             tokio::time::sleep(Duration::from_secs(20)).await;
             sim.network_back().await;
         }
-        sim.set_signal(if round % 2 == 0 { 18 } else { 9 }).await;
+        sim.set_signal(if round.is_multiple_of(2) { 18 } else { 9 }).await;
     }
 }

@@ -452,6 +452,21 @@ fn run_hooks(state: &Arc<State>, event: &Event) {
     if crate::script::hook_for(event).is_none() {
         return;
     }
+    // Senders can be spoofed and SMS cost money: hooks see SMS and calls from allowed
+    // senders only. A rule with `allow_any_sender: true` can still call a script
+    // function for everyone else (e.g. to forward every SMS).
+    let sender = match event {
+        Event::Sms(s) => Some(s.from.as_str()),
+        Event::Call(c) => Some(c.from.as_deref().unwrap_or("")),
+        _ => None,
+    };
+    if let Some(from) = sender {
+        let allow = &state.loaded().config.allow_senders;
+        if !crate::rules::matcher::sender_allowed(from, allow) {
+            tracing::debug!(%from, "sender not in allow_senders; script hooks not called");
+            return;
+        }
+    }
     let scripts = state.loaded().scripts.clone();
     let host = match event.modem() {
         Some(m) => state.host_for(m),
@@ -474,7 +489,7 @@ fn run_hooks(state: &Arc<State>, event: &Event) {
 fn log_event(e: &Event) {
     match e {
         Event::Sms(s) => tracing::info!(modem = %s.modem, from = %s.from, text = %s.text, parts = s.parts, "sms received"),
-        Event::SmsSent(s) => tracing::info!(modem = %s.modem, to = %s.to, state = %s.state, parts = s.parts, "sms sent"),
+        Event::SmsSent(s) => tracing::info!(modem = %s.modem, to = %s.to, text = %s.text, state = %s.state, parts = s.parts, "sms sent"),
         Event::Ussd(u) => tracing::info!(modem = %u.modem, text = %u.text, status = u.status, "ussd"),
         Event::Link(l) => tracing::info!(modem = %l.modem, state = ?l.state, device = ?l.device, reason = ?l.reason, "link"),
         Event::Network(n) => tracing::info!(modem = %n.modem, state = ?n.state, operator = ?n.operator, "network"),

@@ -120,9 +120,13 @@ pub(crate) async fn watch(state: Arc<State>) {
         None,
         move |res: notify_debouncer_full::DebounceEventResult| {
             if let Ok(events) = res {
-                let hit = events
-                    .iter()
-                    .any(|e| e.paths.iter().any(|p| relevant(p, &files2)));
+                let hit = events.iter().any(|e| {
+                    // Reading the files (our own reload) shows up as Access events.
+                    let r = !matches!(e.kind, notify::EventKind::Access(_))
+                        && e.paths.iter().any(|p| relevant(p, &files2));
+                    tracing::trace!(paths = ?e.paths, kind = ?e.kind, relevant = r, "file event");
+                    r
+                });
                 if hit {
                     // A reload is already queued? Then this change is covered by it.
                     let _ = tx2.try_send(());

@@ -8,6 +8,8 @@
 //! `tokio::time`, so paused-time tests drive it).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Offset, Utc};
@@ -15,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::sms;
+use crate::ussd;
 
 use super::config::{SimConfig, UssdDcs, UssdReplySpec};
 use super::faults::Faults;
@@ -202,6 +205,9 @@ pub(crate) enum PortMsg {
 pub(crate) struct Conn {
     pub id: u64,
     pub tx: mpsc::UnboundedSender<PortMsg>,
+    /// A client is really there. In-process: always. On a PTY the bridge keeps the port
+    /// open and clears this while no process has the slave open.
+    pub present: Arc<AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -635,6 +641,7 @@ impl Device {
         &mut self,
         iface: u8,
         tx: mpsc::UnboundedSender<PortMsg>,
+        present: Arc<AtomicBool>,
     ) -> Result<u64, super::SimError> {
         let i = usize::from(iface);
         if i >= IFACES {
@@ -650,7 +657,7 @@ impl Device {
         }
         self.next_conn += 1;
         let id = self.next_conn;
-        self.ports[i].conn = Some(Conn { id, tx });
+        self.ports[i].conn = Some(Conn { id, tx, present });
         Ok(id)
     }
 
@@ -669,6 +676,14 @@ impl Device {
             .get(usize::from(iface))
             .and_then(|p| p.conn.as_ref())
             .is_some_and(|c| c.id == id)
+    }
+
+    /// Open, and a client is there to read it.
+    pub(crate) fn is_attended(&self, iface: u8) -> bool {
+        self.ports
+            .get(usize::from(iface))
+            .and_then(|p| p.conn.as_ref())
+            .is_some_and(|c| !c.tx.is_closed() && c.present.load(Ordering::SeqCst))
     }
 
     pub(crate) fn is_open(&self, iface: u8) -> bool {
@@ -716,9 +731,9 @@ impl Device {
             self.ports[i].buffered.extend_from_slice(&bytes);
             return;
         }
-        let open = self.is_open(iface);
+        let attended = self.is_attended(iface);
         self.send_raw(iface, bytes);
-        if sms && open && iface == 2 && self.cfg.if02_quirk {
+        if sms && attended && iface == 2 && self.cfg.if02_quirk {
             // MF667.md §5.1: SMS traffic through ttyUSB2 knocks the stick off the bus.
             bump(&mut self.counters, "if02_quirk_drops");
             let d = self.cfg.replug_delay;
@@ -1180,31 +1195,21 @@ impl Device {
     }
 }
 
-/// A USSD reply string as the stick writes it, with its DCS number.
+/// A USSD reply string as the stick writes it, with its DCS number. Plain text is
+/// converted to the `+CSCS` charset (what ZTE does, MF667.md §2.3); the hex forms come
+/// from the `ussd` codec. Text a form cannot carry (not GSM-7 for packed, too long) is
+/// sent plain instead, so the reply still arrives.
 pub(crate) fn encode_ussd(text: &str, dcs: UssdDcs, cscs: Charset) -> (String, u8) {
-    match dcs {
-        // ZTE: plain text in the +CSCS charset (MF667.md §2.3).
-        UssdDcs::Plain => (String::from_utf8_lossy(&to_te(text, cscs)).into_owned(), 15),
-        UssdDcs::Ucs2 => (sms::pdu::to_hex(&sms::ucs2::encode(text)), 72),
-        UssdDcs::EightBit => {
-            let octets: Vec<u8> = text
-                .chars()
-                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-                .collect();
-            (sms::pdu::to_hex(&octets), 68)
-        }
-        UssdDcs::Packed => {
-            let septets = sms::gsm7::encode(text)
-                .unwrap_or_else(|| to_te(text, Charset::Ira).iter().map(|b| b & 0x7f).collect());
-            let mut packed = sms::gsm7::pack(&septets, 0);
-            // 23.038 §6.1.2.3.1: 7 spare bits at the end are filled with CR, not zero.
-            if septets.len() % 8 == 7 {
-                if let Some(last) = packed.last_mut() {
-                    *last |= 0x0D << 1;
-                }
-            }
-            (sms::pdu::to_hex(&packed), 15)
-        }
+    let plain = || (String::from_utf8_lossy(&to_te(text, cscs)).into_owned(), 15);
+    let form = match dcs {
+        UssdDcs::Plain => return plain(),
+        UssdDcs::Ucs2 => ussd::ReplyForm::Ucs2Hex,
+        UssdDcs::EightBit => ussd::ReplyForm::EightBitHex,
+        UssdDcs::Packed => ussd::ReplyForm::PackedHex,
+    };
+    match ussd::encode_reply(text, form) {
+        Ok(e) => (e.text, e.dcs),
+        Err(_) => plain(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`SimHandle`]: the control side of a simulated stick — open its ports, inject SMS and
 //! faults, read what it sent and everything on the wire.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -275,10 +276,20 @@ impl SimHandle {
     /// exclusive tty, a port that is already open gives [`SimError::Busy`]; while the stick
     /// is unplugged, [`SimError::Unplugged`]. Dropping the stream closes the port.
     pub fn open_port(&self, iface: u8) -> Result<DuplexStream, SimError> {
+        self.open_port_for(iface, Arc::new(AtomicBool::new(true)))
+    }
+
+    /// [`SimHandle::open_port`] for a bridge that knows whether a client is really there
+    /// (the PTY face: the port stays open while nobody has the tty open).
+    pub(crate) fn open_port_for(
+        &self,
+        iface: u8,
+        present: Arc<AtomicBool>,
+    ) -> Result<DuplexStream, SimError> {
         let rt = tokio::runtime::Handle::try_current()
             .map_err(|e| SimError::NoRuntime(e.to_string()))?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let conn = self.with(|d| d.attach(iface, tx))?;
+        let conn = self.with(|d| d.attach(iface, tx, present))?;
         let (client, device) = tokio::io::duplex(64 * 1024);
         rt.spawn(session::run(
             Arc::clone(&self.inner),
@@ -658,6 +669,7 @@ fn status_json(d: &mut Device) -> Value {
             json!({
                 "iface": i,
                 "open": d.is_open(u8::try_from(i).unwrap_or(0)),
+                "client": d.is_attended(u8::try_from(i).unwrap_or(0)),
                 "at": i != 0,
                 "echo": s.echo,
                 "verbose": s.verbose,

@@ -33,6 +33,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,7 +41,6 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
-use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -379,7 +379,8 @@ fn enumerate(
         let n = generation * 3 + u64::from(iface);
         let name = format!("ttyUSB{n}");
         let (master, pts) = open_pty()?;
-        let stream = match handle.open_port(iface) {
+        let present = Arc::new(AtomicBool::new(false));
+        let stream = match handle.open_port_for(iface, Arc::clone(&present)) {
             Ok(s) => s,
             // Unplugged again while we were publishing: the follower will catch up.
             Err(SimError::Unplugged) => {
@@ -390,13 +391,7 @@ fn enumerate(
             }
             Err(e) => return Err(e),
         };
-        // SAFETY: `master` is an `OwnedFd`: its descriptor is valid and stays the same open
-        // file until the `AsyncFd` (which owns it) is dropped.
-        let afd = unsafe { AsyncFd::register(master) }.map_err(|e| SimError::Io {
-            context: "register the PTY master".into(),
-            source: e.into_parts().1,
-        })?;
-        bridges.push(tokio::spawn(bridge(afd, stream)));
+        bridges.push(bridge(master, stream, present)?);
 
         let link = dir.join(&name);
         symlink(&pts, &link)?;
@@ -471,67 +466,137 @@ fn client_absent(master: &OwnedFd) -> bool {
     }
 }
 
+/// How often to look for a client while nobody has the slave open. A PTY master reports
+/// POLLHUP as long as that lasts, so there is nothing to wait on: we poll.
+const NO_CLIENT_POLL: Duration = Duration::from_millis(50);
+
+/// Give up writing to a client that does not read for this long (its bytes are lost, as
+/// when a real stick's buffer overflows).
+const STALLED_CLIENT: Duration = Duration::from_secs(5);
+
+/// Sets the flag when dropped, so the reader thread ends with the bridge task.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// Shuttle bytes between a PTY master and a device port until the device closes the port.
-async fn bridge(master: AsyncFd<OwnedFd>, port: DuplexStream) {
-    let (mut from_dev, mut to_dev) = tokio::io::split(port);
+///
+/// Reading runs on a thread with `poll()`: tokio's readiness for the master stays
+/// "closed" forever after the first hang-up (no client yet), which would spin. Writing is
+/// async; while no client has the slave open the stick's bytes are dropped.
+fn bridge(
+    master: OwnedFd,
+    port: DuplexStream,
+    present: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>, SimError> {
     let master = Arc::new(master);
-    let reader = {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    {
         let master = Arc::clone(&master);
-        async move {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("atmate-sim-pty".into())
+            .spawn(move || read_master(&master, &stop, &present, &tx))
+            .map_err(io_err("start the PTY reader thread"))?;
+    }
+    Ok(tokio::spawn(async move {
+        let _stop = StopOnDrop(stop);
+        let (mut from_dev, mut to_dev) = tokio::io::split(port);
+        let to_device = async move {
+            while let Some(bytes) = rx.recv().await {
+                if to_dev.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+        };
+        let from_device = async move {
             let mut buf = vec![0u8; 4096];
             loop {
-                let Ok(mut guard) = master.readable().await else {
-                    return;
+                let n = match from_dev.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
                 };
-                match nix::unistd::read(master.get_ref().as_fd(), &mut buf) {
-                    Ok(0) => guard.clear_ready(),
-                    Ok(n) => {
-                        if to_dev.write_all(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(Errno::EAGAIN) => guard.clear_ready(),
-                    // No client has the slave open. Wait for one: epoll reports the open's
-                    // first bytes; the timeout bounds the wait should an edge be missed.
-                    Err(Errno::EIO) => {
-                        guard.clear_ready();
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(Errno::EINTR) => {}
-                    Err(_) => return,
-                }
+                write_master(&master, &buf[..n]).await;
             }
+        };
+        tokio::select! {
+            _ = to_device => {},
+            _ = from_device => {},
         }
-    };
-    let writer = async move {
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let n = match from_dev.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            // Nobody has the port open: the bytes are lost, as on a closed ttyUSB.
-            if client_absent(master.get_ref()) {
+    }))
+}
+
+/// Read what the client writes; keep `present` up to date (POLLHUP = nobody has the slave open).
+fn read_master(
+    master: &OwnedFd,
+    stop: &AtomicBool,
+    present: &AtomicBool,
+    tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
+) {
+    let mut buf = [0u8; 4096];
+    let timeout = PollTimeout::from(100u16);
+    while !stop.load(Ordering::SeqCst) {
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => {
+                present.store(true, Ordering::SeqCst);
                 continue;
             }
-            let mut rest = &buf[..n];
-            while !rest.is_empty() {
-                let Ok(mut guard) = master.writable().await else {
-                    return;
-                };
-                match nix::unistd::write(master.get_ref().as_fd(), rest) {
-                    Ok(k) => rest = &rest[k..],
-                    Err(Errno::EAGAIN) => guard.clear_ready(),
-                    Err(Errno::EINTR) => {}
-                    // The client went away mid-write: drop the rest.
-                    Err(_) => break,
-                }
-            }
+            Err(Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(_) => return,
         }
-    };
-    tokio::select! {
-        _ = reader => {},
-        _ = writer => {},
+        let ev = fds[0].revents().unwrap_or(PollFlags::empty());
+        present.store(!ev.contains(PollFlags::POLLHUP), Ordering::SeqCst);
+        if ev.contains(PollFlags::POLLIN) {
+            match nix::unistd::read(master.as_fd(), &mut buf) {
+                Ok(n) if n > 0 => {
+                    if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+                Err(Errno::EIO) => std::thread::sleep(NO_CLIENT_POLL),
+                Err(_) => return,
+            }
+        } else if ev.contains(PollFlags::POLLNVAL) {
+            return;
+        } else if ev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+            // No client: look again shortly.
+            std::thread::sleep(NO_CLIENT_POLL);
+        }
+    }
+}
+
+async fn write_master(master: &OwnedFd, mut bytes: &[u8]) {
+    let mut stalled = Duration::ZERO;
+    while !bytes.is_empty() {
+        // Nobody has the port open: the bytes are lost, as on a closed ttyUSB.
+        if client_absent(master) {
+            return;
+        }
+        match nix::unistd::write(master.as_fd(), bytes) {
+            Ok(k) => {
+                bytes = &bytes[k..];
+                stalled = Duration::ZERO;
+            }
+            Err(Errno::EAGAIN) => {
+                // The client is not reading and the pty buffer is full.
+                if stalled >= STALLED_CLIENT {
+                    return;
+                }
+                let pause = Duration::from_millis(5);
+                tokio::time::sleep(pause).await;
+                stalled += pause;
+            }
+            Err(Errno::EINTR) => {}
+            Err(_) => return,
+        }
     }
 }
 

@@ -1503,7 +1503,8 @@ fn cusd(dev: &mut Device, iface: u8, kind: &Kind) -> R {
             if !dev.registered() {
                 return Err(Final::Cme(30));
             }
-            let req = ussd_request_text(&req);
+            let dcs = opt_num(a, 2, 0..=255, Final::Cme(3))?.map(u8_of);
+            let req = ussd_request_text(&req, dcs);
             let reply = match dev.ussd.menu.take() {
                 Some(menu) => menu
                     .into_iter()
@@ -1523,7 +1524,7 @@ fn cusd(dev: &mut Device, iface: u8, kind: &Kind) -> R {
             if !never {
                 dev.schedule(delay, Timer::UssdReply { id });
             }
-            if iface == 2 && dev.cfg.if02_quirk {
+            if iface == 2 && dev.cfg.if02_quirk && dev.is_attended(2) {
                 // MF667.md §5.1: USSD through ttyUSB2 drops the stick off USB (after the OK).
                 // The OK is written first: the session handles the Close afterwards.
                 bump(&mut dev.counters, "if02_quirk_drops");
@@ -1543,27 +1544,12 @@ fn lookup(table: &[(String, UssdReplySpec)], code: &str) -> Option<UssdReplySpec
 }
 
 /// The request as text. ZTE takes plain ASCII (MF667.md §2.3); a packed-hex request (the
-/// Huawei convention) is unpacked so both work.
-fn ussd_request_text(req: &str) -> String {
-    let looks_packed = req.len() >= 2
-        && req.len() % 2 == 0
-        && req.bytes().all(|b| b.is_ascii_hexdigit())
-        && !req.bytes().all(|b| b.is_ascii_digit());
-    if looks_packed {
-        if let Ok(octets) = sms::pdu::from_hex(req) {
-            let count = octets.len() * 8 / 7;
-            let mut septets = sms::gsm7::unpack(&octets, 0, count);
-            // A trailing CR in the spare bits is padding (23.038 §6.1.2.3.1).
-            if septets.len() % 8 == 0 && septets.last() == Some(&0x0D) {
-                septets.pop();
-            }
-            let text = sms::gsm7::decode(&septets);
-            if text.starts_with('*') || text.starts_with('#') {
-                return text;
-            }
-        }
+/// Huawei convention) is unpacked by the `ussd` codec, so both work.
+fn ussd_request_text(req: &str, dcs: Option<u8>) -> String {
+    match crate::ussd::decode(req, dcs) {
+        Ok(d) => d.text,
+        Err(_) => req.to_string(),
     }
-    req.to_string()
 }
 
 #[cfg(test)]
@@ -1883,10 +1869,10 @@ mod tests {
 
     #[test]
     fn packed_ussd_requests_are_understood() {
-        assert_eq!(ussd_request_text("AA180C3602"), "*100#");
-        assert_eq!(ussd_request_text("*100#"), "*100#");
-        assert_eq!(ussd_request_text("1"), "1");
-        assert_eq!(ussd_request_text("12"), "12");
+        assert_eq!(ussd_request_text("AA180C3602", Some(15)), "*100#");
+        assert_eq!(ussd_request_text("*100#", Some(15)), "*100#");
+        assert_eq!(ussd_request_text("1", Some(15)), "1");
+        assert_eq!(ussd_request_text("12", None), "12");
     }
 
     #[test]

@@ -241,6 +241,7 @@ impl Outgoing {
             modem: self.modem.clone(),
             id: self.id,
             to: self.to.clone(),
+            text: self.text.clone(),
             parts: self.parts.len() as u16,
             state: self.state.as_str().to_owned(),
             references: self.parts.iter().filter_map(|p| p.mr).collect(),
