@@ -16,7 +16,10 @@ const PING: &str = r#"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn it_answers_ping_from_an_allowed_number_only() {
     let d = builder()
-        .rules(&PING.replace("\"+4917612345678\"", "[\"+4917612345678\", \"+4915100000000\"]"))
+        .rules(&PING.replace(
+            "\"+4917612345678\"",
+            "[\"+4917612345678\", \"+4915100000000\"]",
+        ))
         .start()
         .await;
     d.inject_sms(ALLOWED, "ping").await;
@@ -24,7 +27,8 @@ async fn it_answers_ping_from_an_allowed_number_only() {
     assert!(text.contains("dBm") && text.contains('-'), "{text}");
     // Listed in the rule but not in the allowlist: the allowlist wins.
     d.inject_sms("+4915100000000", "ping").await;
-    d.expect_no_sms_to("+4915100000000", Duration::from_secs(3)).await;
+    d.expect_no_sms_to("+4915100000000", Duration::from_secs(3))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +71,11 @@ async fn it_reconnects_on_network_loss_with_the_rule() {
         .await;
     let mut ev = d.rt.events();
     d.sim.network_lost().await;
-    wait_for(&mut ev, |e| matches!(e, Event::Network(n) if n.state == atmate::event::NetworkState::Lost)).await;
+    wait_for(
+        &mut ev,
+        |e| matches!(e, Event::Network(n) if n.state == atmate::event::NetworkState::Lost),
+    )
+    .await;
     for _ in 0..100 {
         if d.wire_to_stick().await.contains("AT+ZOPRT=5") {
             return;
@@ -93,7 +101,8 @@ fn on_sms(sms) {
         .start()
         .await;
     d.inject_sms(ALLOWED, "hello").await;
-    d.expect_sent_sms(ALLOWED, |t| t == "hi from a script").await;
+    d.expect_sent_sms(ALLOWED, |t| t == "hi from a script")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +135,9 @@ async fn it_reloads_rules_good_broken_good() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn it_reloads_a_script_good_broken_good() {
     let good = |reply: &str| {
-        format!("fn on_sms(sms) {{ if sms.text == \"s\" {{ send_sms(sms.from, \"{reply}\"); }} }}\n")
+        format!(
+            "fn on_sms(sms) {{ if sms.text == \"s\" {{ send_sms(sms.from, \"{reply}\"); }} }}\n"
+        )
     };
     let d = builder().script("a.rhai", &good("one")).start().await;
     d.inject_sms(ALLOWED, "s").await;
@@ -188,8 +199,8 @@ async fn it_stops_an_auto_reply_loop_with_the_send_budget() {
             let sent = sim.sent_messages().await;
             for s in &sent[seen..] {
                 sim.inject_sms(atmate::sim::InjectSms::new(s.to.clone(), s.text.clone()))
-                .await
-                .ok();
+                    .await
+                    .ok();
             }
             seen = sent.len();
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -53,7 +53,11 @@ async fn rig_with_persist(
 async fn rig_on(sim: SimHandle, cfg: ModemConfig, persist: Arc<MemoryPersist>) -> Rig {
     let modem = ModemHandle::spawn(cfg, connector(&sim), persist.clone());
     let mut events = modem.events();
-    wait_for(&mut events, |e| matches!(e, Event::Link(l) if l.state == atmate::event::LinkState::Up)).await;
+    wait_for(
+        &mut events,
+        |e| matches!(e, Event::Link(l) if l.state == atmate::event::LinkState::Up),
+    )
+    .await;
     Rig {
         sim,
         modem,
@@ -82,7 +86,10 @@ async fn wait_for(rx: &mut broadcast::Receiver<Event>, pred: impl Fn(&Event) -> 
         .expect("expected event did not come")
 }
 
-async fn sms_events(rx: &mut broadcast::Receiver<Event>, n: usize) -> Vec<atmate::event::SmsReceived> {
+async fn sms_events(
+    rx: &mut broadcast::Receiver<Event>,
+    n: usize,
+) -> Vec<atmate::event::SmsReceived> {
     let mut out = Vec::new();
     while out.len() < n {
         if let Event::Sms(s) = wait_for(rx, |e| matches!(e, Event::Sms(_))).await {
@@ -125,7 +132,10 @@ fn deliver_parts(from: &str, text: &str) -> Vec<String> {
 #[tokio::test(start_paused = true)]
 async fn it_receives_an_sms_archives_then_deletes() {
     let mut r = rig().await;
-    r.sim.inject_sms(sms("+4917612345678", "ping")).await.unwrap();
+    r.sim
+        .inject_sms(sms("+4917612345678", "ping"))
+        .await
+        .unwrap();
     let got = sms_events(&mut r.events, 1).await;
     assert_eq!(got[0].from, "+4917612345678");
     assert_eq!(got[0].text, "ping");
@@ -157,7 +167,11 @@ async fn it_drains_200_sms_through_20_slots_exactly_once() {
     tokio::time::sleep(Duration::from_secs(120)).await;
     assert_eq!(r.persist.messages().len(), 200);
     let status = r.sim.status().await;
-    assert_eq!(status["stores"]["SM"]["used"].as_u64().unwrap_or(0), 0, "{status}");
+    assert_eq!(
+        status["stores"]["SM"]["used"].as_u64().unwrap_or(0),
+        0,
+        "{status}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -230,9 +244,7 @@ async fn it_times_out_a_silent_ussd_and_cancels_it() {
     let mut cfg = ModemConfig::new("main");
     cfg.ussd_timeout = Duration::from_secs(30);
     let r = rig_with(SimConfig::default(), cfg).await;
-    r.sim
-        .set_ussd("*999#", UssdReplySpec::never())
-        .await;
+    r.sim.set_ussd("*999#", UssdReplySpec::never()).await;
     let err = r.modem.ussd("*999#").await.unwrap_err();
     assert!(err.to_string().contains("no answer"), "{err}");
     let log = to_stick(&r.sim).await;
@@ -260,7 +272,9 @@ async fn it_sends_long_and_emoji_messages_as_the_right_parts() {
 #[tokio::test(start_paused = true)]
 async fn it_survives_garbage_half_lines_and_awkward_urcs() {
     let mut r = rig().await;
-    r.sim.inject_garbage(b"\xff\x00garbage\r\n+CMTI: \"SM\"").await;
+    r.sim
+        .inject_garbage(b"\xff\x00garbage\r\n+CMTI: \"SM\"")
+        .await;
     r.sim.inject_garbage(b"half a li").await;
     for i in 0..10 {
         let moment = [
@@ -269,8 +283,13 @@ async fn it_survives_garbage_half_lines_and_awkward_urcs() {
             atmate::sim::UrcMoment::BeforeFinal,
         ][i % 3];
         r.sim.urc_at(moment, "+ZUSIMR:2", None).await;
-        r.sim.urc_at(atmate::sim::UrcMoment::BeforeFinal, "+CREG: 1", None).await;
-        r.sim.inject_sms(sms("+4917600000002", &format!("n{i}"))).await.unwrap();
+        r.sim
+            .urc_at(atmate::sim::UrcMoment::BeforeFinal, "+CREG: 1", None)
+            .await;
+        r.sim
+            .inject_sms(sms("+4917600000002", &format!("n{i}")))
+            .await
+            .unwrap();
         let s = r.modem.signal().await.unwrap();
         assert!(s.dbm.is_some());
     }

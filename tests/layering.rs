@@ -74,7 +74,13 @@ fn pure_leaves_use_no_tokio_and_no_higher_module() {
 fn simulator_never_uses_the_modem_engine() {
     let v = violations(
         &["sim"],
-        &["crate::modem", "crate::runtime", "crate::rules", "crate::script", "crate::store"],
+        &[
+            "crate::modem",
+            "crate::runtime",
+            "crate::rules",
+            "crate::script",
+            "crate::store",
+        ],
     );
     assert!(v.is_empty(), "layering violations:\n{}", v.join("\n"));
 }
@@ -83,7 +89,13 @@ fn simulator_never_uses_the_modem_engine() {
 fn rules_and_scripts_never_touch_the_port_or_the_store() {
     let v = violations(
         &["rules", "script"],
-        &["crate::modem", "crate::runtime", "crate::store", "crate::config", "crate::sim"],
+        &[
+            "crate::modem",
+            "crate::runtime",
+            "crate::store",
+            "crate::config",
+            "crate::sim",
+        ],
     );
     assert!(v.is_empty(), "layering violations:\n{}", v.join("\n"));
 }
@@ -92,7 +104,13 @@ fn rules_and_scripts_never_touch_the_port_or_the_store() {
 fn modem_never_uses_rules_scripts_runtime_or_store() {
     let v = violations(
         &["modem"],
-        &["crate::rules", "crate::script", "crate::runtime", "crate::store", "crate::config"],
+        &[
+            "crate::rules",
+            "crate::script",
+            "crate::runtime",
+            "crate::store",
+            "crate::config",
+        ],
     );
     assert!(v.is_empty(), "layering violations:\n{}", v.join("\n"));
 }

@@ -34,7 +34,10 @@ fn rule_blocks(text: &str) -> Vec<String> {
 fn every_rules_example_in_the_readme_validates() {
     let text = readme();
     let blocks = rule_blocks(&text);
-    assert!(blocks.len() >= 3, "the README's rule examples were not found");
+    assert!(
+        blocks.len() >= 3,
+        "the README's rule examples were not found"
+    );
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let scripts = atmate::script::ScriptSet::load_dir(
         &root.join("scripts"),
@@ -60,7 +63,14 @@ fn every_rules_example_in_the_readme_validates() {
 fn the_readme_gives_the_two_commands() {
     let text = readme();
     assert!(text.contains("\n    cargo run -- run\n"), "the run command");
-    assert!(text.contains("\n    cargo test --locked\n"), "the test command");
-    let ci = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run")).unwrap();
-    assert!(ci.contains("\ncargo test --locked\n"), ".ci/run runs the README's test command verbatim");
+    assert!(
+        text.contains("\n    cargo test --locked\n"),
+        "the test command"
+    );
+    let ci =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run")).unwrap();
+    assert!(
+        ci.contains("\ncargo test --locked\n"),
+        ".ci/run runs the README's test command verbatim"
+    );
 }

@@ -1,18 +1,18 @@
 //! atmate's integration tests: one binary (ripgrep style). Each module below says what goes in it.
 
+/// The shared harness: a real daemon on a temp dir with the in-process simulator.
+mod common;
+/// The whole daemon: rules, scripts, schedules, reload, budgets, `run`, shipped examples.
+mod daemon;
+/// The modem engine on the in-process simulator: receive, multipart, USSD, sending, garbage.
+mod engine;
+/// Real clients against the simulator: Debian's `gammu` on a simulator PTY.
+mod gammu;
 /// The dependency rule between modules (pure leaves, simulator).
 mod layering;
 /// `atmate pdu decode|encode` through the real binary.
 mod pdu_cli;
-/// The simulator on its own: the wire, faults, the control socket, `atmate sim`.
-mod sim;
-/// Real clients against the simulator: Debian's `gammu` on a simulator PTY.
-mod gammu;
-/// The shared harness: a real daemon on a temp dir with the in-process simulator.
-mod common;
-/// The modem engine on the in-process simulator: receive, multipart, USSD, sending, garbage.
-mod engine;
-/// The whole daemon: rules, scripts, schedules, reload, budgets, `run`, shipped examples.
-mod daemon;
 /// The README's examples and commands.
 mod readme;
+/// The simulator on its own: the wire, faults, the control socket, `atmate sim`.
+mod sim;

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 /// Arguments of `atmate check`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  atmate check\n  atmate check -c /etc/atmate/atmate.yaml && systemctl reload atmate\n\nExit codes: 0 valid, 1 invalid (every problem is printed as path:line:col), 2 could not run.")]
+#[command(
+    after_help = "Examples:\n  atmate check\n  atmate check -c /etc/atmate/atmate.yaml && systemctl reload atmate\n\nExit codes: 0 valid, 1 invalid (every problem is printed as path:line:col), 2 could not run."
+)]
 pub struct CheckArgs {
     /// The configuration file (same search as `atmate run`).
     #[arg(long, short, env = "ATMATE_CONFIG")]

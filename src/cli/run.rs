@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 /// Arguments of `atmate run`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  atmate run\n  atmate run -c /etc/atmate/atmate.yaml\n  RUST_LOG=atmate=debug atmate run")]
+#[command(
+    after_help = "Examples:\n  atmate run\n  atmate run -c /etc/atmate/atmate.yaml\n  RUST_LOG=atmate=debug atmate run"
+)]
 pub struct RunArgs {
     /// The configuration file (default: ATMATE_CONFIG, ./config/atmate.yaml,
     /// $XDG_CONFIG_HOME/atmate/atmate.yaml, /etc/atmate/atmate.yaml).

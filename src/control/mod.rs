@@ -188,7 +188,8 @@ impl Client {
         req: &Request,
         timeout: Duration,
     ) -> Result<serde_json::Value, ClientError> {
-        let mut line = serde_json::to_string(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut line =
+            serde_json::to_string(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
         line.push('\n');
         self.writer.write_all(line.as_bytes()).await?;
         let mut answer = String::new();
@@ -196,7 +197,9 @@ impl Client {
             .await
             .map_err(|_| ClientError::Protocol(format!("no answer within {timeout:?}")))??;
         if n == 0 {
-            return Err(ClientError::Protocol("the daemon closed the connection".into()));
+            return Err(ClientError::Protocol(
+                "the daemon closed the connection".into(),
+            ));
         }
         let resp: Response = serde_json::from_str(answer.trim())
             .map_err(|e| ClientError::Protocol(format!("{e}: {answer}")))?;

@@ -478,7 +478,10 @@ impl Actor {
         ] {
             if let Ok(r) = self.exec(cmd, None).await {
                 // Some firmware prefixes the answer (`+CGMI: ZTE`); strip it.
-                *slot = r.lines.first().map(|l| wire::strip_prefix_any(l).to_owned());
+                *slot = r
+                    .lines
+                    .first()
+                    .map(|l| wire::strip_prefix_any(l).to_owned());
             }
         }
         self.set_status(|s| s.info = info);
@@ -577,7 +580,10 @@ impl Actor {
     }
 
     fn next_deadline(&self) -> Instant {
-        let mut d = self.next_probe.min(self.next_storage_check).min(self.next_expiry);
+        let mut d = self
+            .next_probe
+            .min(self.next_storage_check)
+            .min(self.next_expiry);
         if let Some(p) = &self.ussd {
             d = d.min(p.deadline);
         }
@@ -629,7 +635,9 @@ impl Actor {
                     self.emit(Event::Sms(m));
                 }
             }
-            Err(e) => tracing::error!(modem = %self.cfg.name, error = %e, "expiring fragments failed"),
+            Err(e) => {
+                tracing::error!(modem = %self.cfg.name, error = %e, "expiring fragments failed")
+            }
         }
     }
 
@@ -708,7 +716,8 @@ impl Actor {
         // Long-running commands get their own generous timeout.
         let timeout = timeout.or_else(|| {
             let up = cmd.to_ascii_uppercase();
-            (up.starts_with("AT+COPS=?") || up.starts_with("AT+COPS=")).then(|| Duration::from_secs(120))
+            (up.starts_with("AT+COPS=?") || up.starts_with("AT+COPS="))
+                .then(|| Duration::from_secs(120))
         });
         self.exec(&cmd, timeout).await
     }
@@ -889,28 +898,26 @@ impl Actor {
                 // not: registration probably changed. Some firmware sends no `+CREG`
                 // URC, so ask now instead of trusting the hint.
                 let no_service = wire::is_no_service(&tech);
-                let registered =
-                    matches!(self.network, NetworkState::Registered | NetworkState::Roaming);
+                let registered = matches!(
+                    self.network,
+                    NetworkState::Registered | NetworkState::Roaming
+                );
                 if no_service == registered {
                     self.probe_full_next = true;
                     self.next_probe = Instant::now();
                 }
                 self.set_status(|s| s.tech = (!no_service).then_some(tech));
             }
-            Urc::Ring { call_type } => {
-                self.emit(Event::Call(crate::event::CallEvent {
-                    modem: self.cfg.name.clone(),
-                    from: None,
-                    call_type,
-                }))
-            }
-            Urc::Clip { number } => {
-                self.emit(Event::Call(crate::event::CallEvent {
-                    modem: self.cfg.name.clone(),
-                    from: Some(number),
-                    call_type: None,
-                }))
-            }
+            Urc::Ring { call_type } => self.emit(Event::Call(crate::event::CallEvent {
+                modem: self.cfg.name.clone(),
+                from: None,
+                call_type,
+            })),
+            Urc::Clip { number } => self.emit(Event::Call(crate::event::CallEvent {
+                modem: self.cfg.name.clone(),
+                from: Some(number),
+                call_type: None,
+            })),
             Urc::Other(line) => {
                 tracing::debug!(modem = %self.cfg.name, %line, "URC ignored");
             }
@@ -1095,7 +1102,10 @@ impl Actor {
                     // The stick dropped off mid-message: whether the SMSC got this part
                     // is unknown. The message stays queued and is completed (same
                     // reference, remaining parts) after the reconnect.
-                    let _ = self.persist.outbox_failed(id, &err.to_string(), false).await;
+                    let _ = self
+                        .persist
+                        .outbox_failed(id, &err.to_string(), false)
+                        .await;
                     return Err(ModemError::Disconnected {
                         modem: self.cfg.name.clone(),
                         reason: format!(
@@ -1112,7 +1122,10 @@ impl Actor {
                     continue;
                 }
                 let permanent = !err.is_transient() || round >= MAX_SEND_ROUNDS;
-                let _ = self.persist.outbox_failed(id, &err.to_string(), permanent).await;
+                let _ = self
+                    .persist
+                    .outbox_failed(id, &err.to_string(), permanent)
+                    .await;
                 if permanent {
                     self.emit(Event::SmsSent(SmsSent {
                         modem: self.cfg.name.clone(),
@@ -1246,7 +1259,10 @@ impl Actor {
         if full || self.probes % 4 == 0 || self.network != NetworkState::Registered {
             if let Ok(r) = self.exec("AT+CREG?", None).await {
                 if let Some((stat, lac, ci)) = r.lines.iter().find_map(|l| wire::parse_creg(l)) {
-                    let op = if matches!(wire::stat_to_state(stat), NetworkState::Registered | NetworkState::Roaming) {
+                    let op = if matches!(
+                        wire::stat_to_state(stat),
+                        NetworkState::Registered | NetworkState::Roaming
+                    ) {
                         self.exec("AT+COPS?", None)
                             .await
                             .ok()
@@ -1372,7 +1388,10 @@ impl Actor {
     async fn recovery_step(&mut self) {
         self.next_recovery = None;
         if !self.recovery_enabled
-            || matches!(self.network, NetworkState::Registered | NetworkState::Roaming)
+            || matches!(
+                self.network,
+                NetworkState::Registered | NetworkState::Roaming
+            )
         {
             return;
         }

@@ -49,7 +49,9 @@ pub fn read_state(net_root: &Path, iface: &str) -> DataState {
         "up" => DataState::Up,
         "unknown" => match read_flags(&dir) {
             Some(f) if f & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING => DataState::Up,
-            Some(f) if f & IFF_UP == 0 => DataState::Down(format!("{iface} is administratively down")),
+            Some(f) if f & IFF_UP == 0 => {
+                DataState::Down(format!("{iface} is administratively down"))
+            }
             Some(_) => DataState::Down(format!("{iface} is up but not running")),
             None => DataState::Up,
         },

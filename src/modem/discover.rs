@@ -45,7 +45,11 @@ impl Default for Discovery {
 impl Discovery {
     /// `auto (19d2, if01)` for logs.
     pub fn describe(&self) -> String {
-        let ifs: Vec<String> = self.interfaces.iter().map(|i| format!("if{i:02}")).collect();
+        let ifs: Vec<String> = self
+            .interfaces
+            .iter()
+            .map(|i| format!("if{i:02}"))
+            .collect();
         format!("auto ({}, {})", self.vendor_id, ifs.join("/"))
     }
 }
@@ -120,10 +124,15 @@ pub fn find(d: &Discovery) -> Result<PathBuf, ModemError> {
         .filter(|c| c.vendor_id.eq_ignore_ascii_case(&d.vendor_id))
         .filter(|c| {
             d.product_ids.is_empty()
-                || d.product_ids.iter().any(|p| p.eq_ignore_ascii_case(&c.product_id))
+                || d.product_ids
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(&c.product_id))
         })
         .filter(|c| match &d.serial {
-            Some(s) => c.serial.as_deref().is_some_and(|cs| cs.eq_ignore_ascii_case(s)),
+            Some(s) => c
+                .serial
+                .as_deref()
+                .is_some_and(|cs| cs.eq_ignore_ascii_case(s)),
             None => true,
         })
         .collect();
@@ -137,12 +146,20 @@ pub fn find(d: &Discovery) -> Result<PathBuf, ModemError> {
     }
     let seen: Vec<String> = all
         .iter()
-        .map(|c| format!("{} ({}:{} if{:02})", c.name, c.vendor_id, c.product_id, c.interface))
+        .map(|c| {
+            format!(
+                "{} ({}:{} if{:02})",
+                c.name, c.vendor_id, c.product_id, c.interface
+            )
+        })
         .collect();
     Err(ModemError::Open {
         device: d.describe(),
         reason: if seen.is_empty() {
-            format!("no USB serial ports under {}", d.sysfs_root.join("class/tty").display())
+            format!(
+                "no USB serial ports under {}",
+                d.sysfs_root.join("class/tty").display()
+            )
         } else {
             format!("no matching port; seen: {}", seen.join(", "))
         },
@@ -199,6 +216,9 @@ mod tests {
             sysfs_root: t.path().into(),
             ..Discovery::default()
         };
-        assert!(find(&d).unwrap_err().to_string().contains("no USB serial ports"));
+        assert!(find(&d)
+            .unwrap_err()
+            .to_string()
+            .contains("no USB serial ports"));
     }
 }

@@ -76,7 +76,8 @@ impl ModemError {
             ModemError::Disconnected { .. } | ModemError::Timeout { .. } => true,
             ModemError::Command { code, .. } => matches!(
                 code,
-                Some(ErrorCode::Cme(14 | 30 | 31 | 100)) | Some(ErrorCode::Cms(314 | 331 | 332 | 500))
+                Some(ErrorCode::Cme(14 | 30 | 31 | 100))
+                    | Some(ErrorCode::Cms(314 | 331 | 332 | 500))
             ),
             _ => false,
         }

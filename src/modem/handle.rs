@@ -191,7 +191,9 @@ pub struct ModemHandle {
 
 impl std::fmt::Debug for ModemHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModemHandle").field("name", &self.name).finish()
+        f.debug_struct("ModemHandle")
+            .field("name", &self.name)
+            .finish()
     }
 }
 

@@ -38,7 +38,9 @@ pub fn steps(vendor: Vendor, storage: &str, extra: &[String]) -> Vec<Step> {
         v.push(step(&["AT+ZOPRT=5"], false));
     }
     v.push(step(
-        &[&format!("AT+CPMS=\"{storage}\",\"{storage}\",\"{storage}\"")],
+        &[&format!(
+            "AT+CPMS=\"{storage}\",\"{storage}\",\"{storage}\""
+        )],
         true,
     ));
     v.push(step(&["AT+CMGF=0"], true));
@@ -47,7 +49,12 @@ pub fn steps(vendor: Vendor, storage: &str, extra: &[String]) -> Vec<Step> {
     // Notification mode: mode 3 is the ZTE default; mode 2 is rejected by
     // Qualcomm/ZTE firmware (oFono), so fall back to 1.
     v.push(step(
-        &["AT+CNMI=3,1,0,2,0", "AT+CNMI=2,1,0,2,0", "AT+CNMI=1,1,0,2,0", "AT+CNMI=2,1,0,0,0"],
+        &[
+            "AT+CNMI=3,1,0,2,0",
+            "AT+CNMI=2,1,0,2,0",
+            "AT+CNMI=1,1,0,2,0",
+            "AT+CNMI=2,1,0,0,0",
+        ],
         true,
     ));
     v.push(step(&["AT+CREG=2", "AT+CREG=1"], false));
@@ -90,7 +97,11 @@ pub(crate) async fn run(a: &mut Actor) -> Result<(), ModemError> {
     }
     let _ = a.exec("AT+CMEE=1", None).await;
     sim_ready(a).await?;
-    let steps = steps(a.cfg.vendor, &a.cfg.storage.clone(), &a.cfg.init_extra.clone());
+    let steps = steps(
+        a.cfg.vendor,
+        &a.cfg.storage.clone(),
+        &a.cfg.init_extra.clone(),
+    );
     for s in steps {
         run_step(a, &s).await?;
     }
@@ -166,7 +177,9 @@ async fn sim_ready(a: &mut Actor) -> Result<(), ModemError> {
                 ..
             }) => {
                 a.set_status(|s| s.sim = Some("missing".into()));
-                return Err(ModemError::Invalid("no SIM card inserted (+CME ERROR: 10)".into()));
+                return Err(ModemError::Invalid(
+                    "no SIM card inserted (+CME ERROR: 10)".into(),
+                ));
             }
             Err(e) => return Err(e),
         };
@@ -204,12 +217,16 @@ async fn sim_ready(a: &mut Actor) -> Result<(), ModemError> {
                 let tries = pin_tries(a).await;
                 return Err(ModemError::Invalid(format!(
                     "the SIM is not ready: {other}{}",
-                    tries.map(|(p, k)| format!(" ({p} PIN tries left, {k} PUK tries)")).unwrap_or_default()
+                    tries
+                        .map(|(p, k)| format!(" ({p} PIN tries left, {k} PUK tries)"))
+                        .unwrap_or_default()
                 )));
             }
         }
     }
-    Err(ModemError::Invalid("the SIM did not become ready after the PIN".into()))
+    Err(ModemError::Invalid(
+        "the SIM did not become ready after the PIN".into(),
+    ))
 }
 
 /// ZTE: `AT+ZPINPUK=?` → `+ZPINPUK: 3,10`.
@@ -233,7 +250,8 @@ async fn flush_stale_input(a: &mut Actor) {
 async fn conn_flush(conn: &mut super::actor::Conn) {
     let mut buf = [0u8; 512];
     loop {
-        match tokio::time::timeout(Duration::from_millis(50), conn.port_mut().read(&mut buf)).await {
+        match tokio::time::timeout(Duration::from_millis(50), conn.port_mut().read(&mut buf)).await
+        {
             Ok(Ok(n)) if n > 0 => continue,
             _ => break,
         }

@@ -139,8 +139,12 @@ pub trait Persist: Send + Sync {
     /// All parts went out.
     async fn outbox_sent(&self, id: i64) -> Result<(), PersistError>;
     /// Sending failed; `permanent` = do not retry.
-    async fn outbox_failed(&self, id: i64, error: &str, permanent: bool)
-        -> Result<(), PersistError>;
+    async fn outbox_failed(
+        &self,
+        id: i64,
+        error: &str,
+        permanent: bool,
+    ) -> Result<(), PersistError>;
     /// Messages to resume after a restart.
     async fn outbox_pending(&self, modem: &str) -> Result<Vec<PendingOutgoing>, PersistError>;
     /// Part `seq` of message `id` is about to be handed to the modem (`AT+CMGS`). If the
@@ -270,10 +274,13 @@ impl Persist for MemoryPersist {
             }
             Some(c) => {
                 let key = (part.from.clone(), c.reference, c.total);
-                let set = g.fragments.entry(key.clone()).or_insert_with(|| FragmentSet {
-                    first_seen: Utc::now(),
-                    parts: Default::default(),
-                });
+                let set = g
+                    .fragments
+                    .entry(key.clone())
+                    .or_insert_with(|| FragmentSet {
+                        first_seen: Utc::now(),
+                        parts: Default::default(),
+                    });
                 if set.parts.contains_key(&c.seq) {
                     return Ok(SaveOutcome::Duplicate);
                 }

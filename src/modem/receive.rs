@@ -225,7 +225,9 @@ pub(crate) async fn sweep(a: &mut Actor) -> Result<usize, ModemError> {
         // A full store is drained in rounds: the network may deliver held messages
         // as soon as slots free up.
         for _round in 0..64 {
-            let r = a.exec("AT+CMGL=4", Some(std::time::Duration::from_secs(30))).await?;
+            let r = a
+                .exec("AT+CMGL=4", Some(std::time::Duration::from_secs(30)))
+                .await?;
             let listed = wire::pdu_of_listing(&r.lines);
             if listed.is_empty() {
                 break;

@@ -74,7 +74,8 @@ impl Connector for SerialConnector {
             .parity(tokio_serial::Parity::None)
             .stop_bits(tokio_serial::StopBits::One)
             .flow_control(tokio_serial::FlowControl::None);
-        let stream = tokio_serial::SerialStream::open(&builder).map_err(|e| open_error(&shown, e))?;
+        let stream =
+            tokio_serial::SerialStream::open(&builder).map_err(|e| open_error(&shown, e))?;
         Ok(Opened {
             port: Box::new(stream),
             device: shown,
@@ -94,7 +95,9 @@ fn open_error(device: &str, e: tokio_serial::Error) -> ModemError {
     // tokio-serial opens exclusively (TIOCEXCL); a second open fails. It reports that
     // as NoDevice with "Device or resource busy"; permission problems come as Io.
     let text = e.to_string();
-    let reason = if text.contains("busy") || matches!(e.kind, ErrorKind::NoDevice) && text.contains("resource") {
+    let reason = if text.contains("busy")
+        || matches!(e.kind, ErrorKind::NoDevice) && text.contains("resource")
+    {
         format!(
             "{text}: another program holds the port (ModemManager, gammu-smsd, smstools, \
              a second atmate?); `fuser -v {device}` shows which, and \

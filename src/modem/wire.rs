@@ -208,8 +208,15 @@ pub(crate) fn urc_as_response(u: &Urc, expect: Option<&str>) -> Option<String> {
 pub(crate) fn response_prefix(cmd: &str) -> Option<String> {
     let up = cmd.trim().to_ascii_uppercase();
     let rest = up.strip_prefix("AT")?;
-    let rest = rest.strip_prefix('+').map(|r| ("+", r)).or_else(|| rest.strip_prefix('^').map(|r| ("^", r)))?;
-    let name: String = rest.1.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+    let rest = rest
+        .strip_prefix('+')
+        .map(|r| ("+", r))
+        .or_else(|| rest.strip_prefix('^').map(|r| ("^", r)))?;
+    let name: String = rest
+        .1
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
     (!name.is_empty()).then(|| format!("{}{}", rest.0, name))
 }
 
@@ -298,7 +305,9 @@ pub(crate) fn parse_creg(line: &str) -> Option<(u8, Option<String>, Option<Strin
 }
 
 pub(crate) fn parse_cops(line: &str) -> Option<String> {
-    at::response::Cops::parse(line).ok().and_then(|c| c.operator)
+    at::response::Cops::parse(line)
+        .ok()
+        .and_then(|c| c.operator)
 }
 
 pub(crate) fn parse_zpas(line: &str) -> Option<String> {
@@ -474,9 +483,15 @@ mod tests {
             mask_secrets("AT+CMEE=1;+CPIN=\"12;34\",\"5678\";+CSQ"),
             "AT+CMEE=1;+CPIN=\"****\";+CSQ"
         );
-        assert_eq!(mask_secrets("AT+CLCK=\"SC\",0,\"1234\""), "AT+CLCK=\"****\"");
+        assert_eq!(
+            mask_secrets("AT+CLCK=\"SC\",0,\"1234\""),
+            "AT+CLCK=\"****\""
+        );
         assert_eq!(mask_secrets("AT+CPIN?"), "AT+CPIN?");
-        assert_eq!(mask_secrets("AT+CUSD=1,\"*100#\",15"), "AT+CUSD=1,\"*100#\",15");
+        assert_eq!(
+            mask_secrets("AT+CUSD=1,\"*100#\",15"),
+            "AT+CUSD=1,\"*100#\",15"
+        );
     }
 
     #[test]

@@ -10,14 +10,14 @@ use regex::Regex;
 use super::matcher::normalize_sender;
 use super::model::*;
 use super::template::{Condition, ExprProblem, Template};
-use crate::yaml::{
-    self, boolean, duration, integer, non_empty_string, string, unknown_message, Map, Node, Sink,
-    Value,
-};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::event::{LinkKind, LinkState, NetworkState};
 use crate::schedule::{CronSpec, Spec, Zone};
 use crate::script::ScriptSet;
+use crate::yaml::{
+    self, boolean, duration, integer, non_empty_string, string, unknown_message, Map, Node, Sink,
+    Value,
+};
 
 /// What validation needs to know from outside the rules files.
 #[derive(Debug, Clone, Default)]

@@ -59,7 +59,10 @@ async fn connection(state: Arc<State>, stream: UnixStream) {
         let req: Request = match serde_json::from_str(&line) {
             Ok(r) => r,
             Err(e) => {
-                if write(&mut w, &Response::err(format!("bad request: {e}"))).await.is_err() {
+                if write(&mut w, &Response::err(format!("bad request: {e}")))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 continue;
@@ -67,7 +70,10 @@ async fn connection(state: Arc<State>, stream: UnixStream) {
         };
         if let Request::Subscribe = req {
             let mut rx = state.bus.subscribe();
-            if write(&mut w, &Response::ok(serde_json::json!("subscribed"))).await.is_err() {
+            if write(&mut w, &Response::ok(serde_json::json!("subscribed")))
+                .await
+                .is_err()
+            {
                 return;
             }
             loop {

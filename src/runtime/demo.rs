@@ -55,6 +55,7 @@ pub(crate) async fn feed(sim: SimHandle, from: String) {
             tokio::time::sleep(Duration::from_secs(20)).await;
             sim.network_back().await;
         }
-        sim.set_signal(if round.is_multiple_of(2) { 18 } else { 9 }).await;
+        sim.set_signal(if round.is_multiple_of(2) { 18 } else { 9 })
+            .await;
     }
 }

@@ -135,7 +135,11 @@ pub fn check(explicit: Option<&Path>) -> (i32, String) {
                 l.rules.len(),
                 if l.rules.len() == 1 { "" } else { "s" },
                 l.scripts.files().len(),
-                if l.scripts.files().len() == 1 { "" } else { "s" },
+                if l.scripts.files().len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
             ));
             (0, out)
         }

@@ -25,7 +25,10 @@ use tokio::task::JoinSet;
 use crate::config::Device;
 use crate::event::Event;
 use crate::host::Host;
-use crate::modem::{FnConnector, ModemConfig, ModemError, ModemHandle, Opened, SerialConnector, SerialPath, TcpConnector};
+use crate::modem::{
+    FnConnector, ModemConfig, ModemError, ModemHandle, Opened, SerialConnector, SerialPath,
+    TcpConnector,
+};
 use crate::rules::RuleRunner;
 use crate::schedule::Scheduler;
 use crate::sim::SimHandle;
@@ -91,7 +94,10 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn loaded(&self) -> Arc<Loaded> {
-        self.loaded.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.loaded
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(crate) fn modem(&self, name: Option<&str>) -> Result<Arc<ModemEntry>, String> {
@@ -129,7 +135,10 @@ fn modem_config(m: &crate::config::ModemSection) -> ModemConfig {
         crate::config::Vendor::Zte => crate::modem::Vendor::Zte,
         crate::config::Vendor::Generic => crate::modem::Vendor::Generic,
     };
-    c.pin = m.pin.as_ref().map(|p| crate::modem::Secret::new(p.expose()));
+    c.pin = m
+        .pin
+        .as_ref()
+        .map(|p| crate::modem::Secret::new(p.expose()));
     c.init_extra = m.init.clone();
     c.storage = m.storage.as_str().to_owned();
     c.ussd_timeout = m.ussd_timeout;
@@ -150,7 +159,11 @@ fn modem_config(m: &crate::config::ModemSection) -> ModemConfig {
 fn discovery(d: &crate::config::Discovery) -> crate::modem::discover::Discovery {
     crate::modem::discover::Discovery {
         vendor_id: crate::config::Discovery::hex(d.vendor_id),
-        product_ids: d.product_ids.iter().map(|p| crate::config::Discovery::hex(*p)).collect(),
+        product_ids: d
+            .product_ids
+            .iter()
+            .map(|p| crate::config::Discovery::hex(*p))
+            .collect(),
         interfaces: d.interfaces.clone(),
         serial: d.serial.clone(),
         sysfs_root: d.sysfs_root.clone(),
@@ -196,7 +209,9 @@ impl Runtime {
             per_day: cfg.limits.sms_per_day,
             per_recipient_hour: cfg.limits.sms_per_recipient_per_hour,
         }));
-        let scheduler = Scheduler::start(crate::schedule::scheduler::EventSink::Broadcast(bus.clone()));
+        let scheduler = Scheduler::start(crate::schedule::scheduler::EventSink::Broadcast(
+            bus.clone(),
+        ));
         let state = Arc::new_cyclic(|weak: &std::sync::Weak<State>| {
             let (w1, w2) = (weak.clone(), weak.clone());
             let runner = RuleRunner::new(crate::rules::RunnerDeps {
@@ -271,7 +286,10 @@ impl Runtime {
 
     /// The in-process simulator behind a `device: sim` modem.
     pub fn sim(&self, name: &str) -> Option<SimHandle> {
-        self.state.modem(Some(name)).ok().and_then(|m| m.sim.clone())
+        self.state
+            .modem(Some(name))
+            .ok()
+            .and_then(|m| m.sim.clone())
     }
 
     /// The store.
@@ -441,9 +459,14 @@ fn run_script_job(state: &Arc<State>, file: String, func: String) {
             .into_iter()
             .find(|p| p.file_stem().is_some_and(|s| s.to_string_lossy() == stem))
             .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
-        match scripts.call(target.as_deref(), &func, Vec::new(), host).await {
+        match scripts
+            .call(target.as_deref(), &func, Vec::new(), host)
+            .await
+        {
             Ok(_) => tracing::info!(script = %file, function = %func, "scheduled script job ran"),
-            Err(e) => tracing::error!(script = %file, function = %func, error = %e, "scheduled script job failed"),
+            Err(e) => {
+                tracing::error!(script = %file, function = %func, error = %e, "scheduled script job failed")
+            }
         }
     });
 }
@@ -479,8 +502,12 @@ fn run_hooks(state: &Arc<State>, event: &Event) {
     tokio::spawn(async move {
         for outcome in scripts.run_hooks(&event, host).await {
             match outcome.result {
-                Ok(_) => tracing::debug!(script = %outcome.file.display(), hook = outcome.hook, "hook ran"),
-                Err(e) => tracing::error!(script = %outcome.file.display(), hook = outcome.hook, error = %e, "script hook failed"),
+                Ok(_) => {
+                    tracing::debug!(script = %outcome.file.display(), hook = outcome.hook, "hook ran")
+                }
+                Err(e) => {
+                    tracing::error!(script = %outcome.file.display(), hook = outcome.hook, error = %e, "script hook failed")
+                }
             }
         }
     });
@@ -488,11 +515,21 @@ fn run_hooks(state: &Arc<State>, event: &Event) {
 
 fn log_event(e: &Event) {
     match e {
-        Event::Sms(s) => tracing::info!(modem = %s.modem, from = %s.from, text = %s.text, parts = s.parts, "sms received"),
-        Event::SmsSent(s) => tracing::info!(modem = %s.modem, to = %s.to, text = %s.text, state = %s.state, parts = s.parts, "sms sent"),
-        Event::Ussd(u) => tracing::info!(modem = %u.modem, text = %u.text, status = u.status, "ussd"),
-        Event::Link(l) => tracing::info!(modem = %l.modem, state = ?l.state, device = ?l.device, reason = ?l.reason, "link"),
-        Event::Network(n) => tracing::info!(modem = %n.modem, state = ?n.state, operator = ?n.operator, "network"),
+        Event::Sms(s) => {
+            tracing::info!(modem = %s.modem, from = %s.from, text = %s.text, parts = s.parts, "sms received")
+        }
+        Event::SmsSent(s) => {
+            tracing::info!(modem = %s.modem, to = %s.to, text = %s.text, state = %s.state, parts = s.parts, "sms sent")
+        }
+        Event::Ussd(u) => {
+            tracing::info!(modem = %u.modem, text = %u.text, status = u.status, "ussd")
+        }
+        Event::Link(l) => {
+            tracing::info!(modem = %l.modem, state = ?l.state, device = ?l.device, reason = ?l.reason, "link")
+        }
+        Event::Network(n) => {
+            tracing::info!(modem = %n.modem, state = ?n.state, operator = ?n.operator, "network")
+        }
         Event::Schedule(s) => tracing::debug!(job = %s.job, "schedule due"),
         other => tracing::debug!(kind = other.kind(), "event"),
     }

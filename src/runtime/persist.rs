@@ -108,23 +108,21 @@ impl Persist for StorePersist {
         .await
     }
 
-    async fn save_status_report(
-        &self,
-        r: StatusReportRecord,
-    ) -> Result<Option<i64>, PersistError> {
+    async fn save_status_report(&self, r: StatusReportRecord) -> Result<Option<i64>, PersistError> {
         let store = self.store.clone();
         blocking(move || {
-            store.record_status_report(&store::NewStatusReport {
-                modem: r.modem,
-                mr: r.reference,
-                recipient: r.recipient,
-                scts: r.scts,
-                discharge: r.discharge,
-                st: r.status,
-                pdu: Some(r.pdu),
-                received_at: Utc::now(),
-            })
-            .map(|rec| rec.matched.map(|m| m.outgoing_id))
+            store
+                .record_status_report(&store::NewStatusReport {
+                    modem: r.modem,
+                    mr: r.reference,
+                    recipient: r.recipient,
+                    scts: r.scts,
+                    discharge: r.discharge,
+                    st: r.status,
+                    pdu: Some(r.pdu),
+                    received_at: Utc::now(),
+                })
+                .map(|rec| rec.matched.map(|m| m.outgoing_id))
         })
         .await
     }

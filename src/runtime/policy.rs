@@ -106,10 +106,7 @@ impl SendPolicy {
         }
         let key = recipient_key(to);
         if b.per_recipient_hour > 0
-            && sent
-                .iter()
-                .filter(|(t, r)| in_hour(t) && *r == key)
-                .count() as u32
+            && sent.iter().filter(|(t, r)| in_hour(t) && *r == key).count() as u32
                 >= b.per_recipient_hour
         {
             return Err(Exceeded::PerRecipient);

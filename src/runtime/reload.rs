@@ -31,7 +31,10 @@ pub(crate) async fn reload(state: &Arc<State>) -> Result<String, String> {
     let loaded = match tokio::task::spawn_blocking(move || super::load::load_from(&path)).await {
         Ok(Ok(l)) => l,
         Ok(Err(d)) => {
-            tracing::error!("reload failed; continuing with the previous configuration:\n{}", d.render());
+            tracing::error!(
+                "reload failed; continuing with the previous configuration:\n{}",
+                d.render()
+            );
             return Err(d.render());
         }
         Err(e) => return Err(e.to_string()),
@@ -47,11 +50,29 @@ pub(crate) async fn reload(state: &Arc<State>) -> Result<String, String> {
     summary.push(format!(
         "{} rule(s) loaded{}{}",
         after.len(),
-        if added.is_empty() { String::new() } else { format!(", added {added:?}") },
-        if removed.is_empty() { String::new() } else { format!(", removed {removed:?}") },
+        if added.is_empty() {
+            String::new()
+        } else {
+            format!(", added {added:?}")
+        },
+        if removed.is_empty() {
+            String::new()
+        } else {
+            format!(", removed {removed:?}")
+        },
     ));
-    let old_files: Vec<PathBuf> = old.scripts.files().iter().map(|p| p.to_path_buf()).collect();
-    let new_files: Vec<PathBuf> = loaded.scripts.files().iter().map(|p| p.to_path_buf()).collect();
+    let old_files: Vec<PathBuf> = old
+        .scripts
+        .files()
+        .iter()
+        .map(|p| p.to_path_buf())
+        .collect();
+    let new_files: Vec<PathBuf> = loaded
+        .scripts
+        .files()
+        .iter()
+        .map(|p| p.to_path_buf())
+        .collect();
     summary.push(format!("scripts reloaded ({} file(s))", new_files.len()));
     if old_files != new_files {
         summary.push(format!("script files now {:?}", new_files));
@@ -59,7 +80,9 @@ pub(crate) async fn reload(state: &Arc<State>) -> Result<String, String> {
     let loaded = Arc::new(loaded);
     *state.loaded.write().unwrap_or_else(|e| e.into_inner()) = loaded.clone();
     state.runner.set_rules(loaded.rules.clone());
-    state.runner.set_allow_senders(loaded.config.allow_senders.clone());
+    state
+        .runner
+        .set_allow_senders(loaded.config.allow_senders.clone());
     reschedule(state);
     // A change to a modem's section reopens that modem only.
     for name in diff.modems_removed.iter().chain(diff.modems_changed.iter()) {

@@ -162,7 +162,10 @@ impl Daemon {
     /// Reload now and assert it failed with a diagnostic mentioning `needle`.
     pub async fn assert_not_reloaded(&self, needle: &str) -> String {
         let e = self.rt.reload().await.expect_err("reload should fail");
-        assert!(e.contains(needle), "diagnostic should mention {needle:?}: {e}");
+        assert!(
+            e.contains(needle),
+            "diagnostic should mention {needle:?}: {e}"
+        );
         e
     }
 }
