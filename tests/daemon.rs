@@ -32,13 +32,18 @@ async fn it_answers_ping_from_an_allowed_number_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn it_runs_a_daily_balance_rule() {
+async fn it_runs_a_daily_balance_rule_at_eight() {
+    // The schedules' clock starts at 07:59:58 UTC (the test config's time zone): the
+    // daily 08:00 job must fire about two seconds later, and only once.
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-24T07:59:58Z")
+        .unwrap()
+        .to_utc();
     let d = builder()
+        .clock_at(start)
         .rules(&format!(
             r#"
-- name: balance-report
-  when: {{ every: 2s }}
-  mode: single
+- name: balance-every-morning
+  when: {{ schedule: "0 8 * * *" }}
   do:
     - ussd: "*100#"
       save_as: balance
@@ -47,11 +52,17 @@ async fn it_runs_a_daily_balance_rule() {
         ))
         .start()
         .await;
+    assert!(d.sent().await.is_empty(), "nothing is sent before 08:00");
     let text = d
         .expect_sent_sms(ALLOWED, |t| t.starts_with("Balance: "))
         .await;
-    assert!(text.contains("EUR"), "decoded balance expected: {text}");
+    assert!(
+        text.contains("10.00 EUR"),
+        "decoded balance expected: {text}"
+    );
     assert!(d.wire_to_stick().await.contains("AT+CUSD=1,\"*100#\",15"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(d.sent().await.len(), 1, "the job fires once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -416,6 +416,10 @@ async fn ports_have_their_own_settings_and_share_stores() {
         "\r\n+CMTI: \"ME\",0\r\n"
     );
     assert_eq!(
+        p2.until("\r\n+CMTI: \"ME\",0\r\n").await,
+        "\r\n+CMTI: \"ME\",0\r\n"
+    );
+    assert_eq!(
         p2.at("AT+CPMS?").await,
         "\r\n+CPMS: \"ME\",1,100,\"ME\",1,100,\"ME\",1,100\r\n\r\nOK\r\n"
     );
@@ -604,6 +608,44 @@ async fn reversed_ucs2_parts_and_class0() {
     }
 }
 
+/// MF667.md §4 E2: UCS-2, alphanumeric sender "O2", TZ −3 h.
+const E2: &str = "07919471016700000404D04F190008422110905000290C041F04400438043204350442";
+
+#[tokio::test(start_paused = true)]
+async fn injected_pdus_are_stored_as_given() {
+    let (mut p, sim) = stick(SimConfig::default()).await;
+    sim.inject_pdu(E2).await.expect("inject E2");
+    p.until("+CMTI: \"ME\",0\r\n").await;
+    assert_eq!(
+        p.at("AT+CMGR=0").await,
+        format!("\r\n+CMGR: 0,,27\r\n{E2}\r\n\r\nOK\r\n")
+    );
+    // Undecodable is fine (the engine's "undecodable" path); not hex is not.
+    let d = sim
+        .inject_pdu_detailed("0004FF")
+        .await
+        .expect("undecodable but deliverable");
+    assert_eq!(
+        d,
+        Delivery::Stored {
+            mem: "ME".into(),
+            index: 1
+        }
+    );
+    assert_eq!(
+        sim.status().await["stores"]["ME"]["messages"][1]["kind"],
+        "undecodable"
+    );
+    assert!(matches!(
+        sim.inject_pdu("07ZZ").await,
+        Err(SimError::InvalidPdu(_))
+    ));
+    assert!(matches!(
+        sim.inject_pdu("0791").await,
+        Err(SimError::InvalidPdu(_))
+    ));
+}
+
 #[tokio::test(start_paused = true)]
 async fn cnmi_mt2_routes_directly_and_mode2_is_rejected() {
     let (mut p, sim) = stick(SimConfig {
@@ -734,7 +776,7 @@ async fn text_mode_send_reprompts_after_each_cr() {
 
 #[tokio::test(start_paused = true)]
 async fn status_report_lands_in_sr_with_cdsi_after_the_delay() {
-    let (mut p, sim) = stick(SimConfig::default()).await;
+    let (mut p, _sim) = stick(SimConfig::default()).await;
     p.send(b"AT+CMGS=19\r").await;
     p.until("> ").await;
     p.send(format!("{E5}\x1a").as_bytes()).await;
@@ -950,7 +992,11 @@ async fn pin_then_sim_busy_then_ready() {
     assert_eq!(p.at("AT+CPIN=\"1234\"").await, "\r\nOK\r\n");
     assert_eq!(p.at("AT+CPMS?").await, "\r\n+CMS ERROR: 314\r\n");
     assert_eq!(p.at("AT+CIMI").await, "\r\n+CME ERROR: 14\r\n");
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    // Registered once the SIM is no longer busy.
+    assert_eq!(
+        p.until("\r\n+ZPASR: \"UMTS\"\r\n").await,
+        "\r\n+ZPASR: \"UMTS\"\r\n"
+    );
     assert_eq!(p.at("AT+CPIN?").await, "\r\n+CPIN: READY\r\n\r\nOK\r\n");
     assert_eq!(p.at("AT+CIMI").await, "\r\n262071234567890\r\n\r\nOK\r\n");
     assert_eq!(p.at("AT+CREG?").await, "\r\n+CREG: 0,1\r\n\r\nOK\r\n");
@@ -961,12 +1007,13 @@ async fn sim_removed_and_inserted() {
     let (mut p, sim) = stick(SimConfig::default()).await;
     p.at("AT+CMEE=1").await;
     sim.remove_sim().await;
+    p.until("\r\n+ZPASR: \"No Service\"\r\n").await;
     assert_eq!(p.at("AT+CPIN?").await, "\r\n+CME ERROR: 10\r\n");
     assert_eq!(p.at("AT+CPMS?").await, "\r\n+CMS ERROR: 310\r\n");
     assert_eq!(p.at("AT+CREG?").await, "\r\n+CREG: 0,0\r\n\r\nOK\r\n");
     sim.insert_sim().await;
     assert_eq!(p.at("AT+CPIN?").await, "\r\n+CPIN: READY\r\n\r\nOK\r\n");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    p.until("\r\n+ZPASR: \"UMTS\"\r\n").await;
     assert_eq!(p.at("AT+CREG?").await, "\r\n+CREG: 0,1\r\n\r\nOK\r\n");
 }
 
@@ -975,6 +1022,11 @@ async fn pin_fault_locks_a_running_stick() {
     let (mut p, sim) = stick(SimConfig::default()).await;
     p.at("AT+CMEE=1").await;
     sim.require_pin("4321").await;
+    // Deregistered: the ZTE access-technology URC says so.
+    assert_eq!(
+        p.until("\r\n+ZPASR: \"No Service\"\r\n").await,
+        "\r\n+ZPASR: \"No Service\"\r\n"
+    );
     assert_eq!(p.at("AT+CPIN?").await, "\r\n+CPIN: SIM PIN\r\n\r\nOK\r\n");
     assert_eq!(
         p.at("AT+CUSD=1,\"*100#\",15").await,
@@ -1019,6 +1071,54 @@ async fn network_loss_and_return_with_creg_urcs() {
         p.until("+CMTI: \"ME\",0\r\n").await,
         "\r\n+CMTI: \"ME\",0\r\n"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cgreg_reports_like_creg_with_unquoted_lac_and_ci() {
+    let (mut p, sim) = stick(SimConfig::default()).await;
+    assert_eq!(
+        p.at("AT+CGREG=2;+CGREG?").await,
+        "\r\n+CGREG: 2,1,1A2B,00C3F1E2\r\n\r\nOK\r\n"
+    );
+    sim.network_lost().await;
+    assert_eq!(
+        p.until("+ZPASR: \"No Service\"\r\n").await,
+        "\r\n+CGREG: 2\r\n\r\n+ZPASR: \"No Service\"\r\n"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cfun_reset_re_enumerates_the_stick() {
+    let (mut p, sim) = stick(SimConfig::default()).await;
+    assert_eq!(p.at("AT+CFUN=1,1").await, "\r\nOK\r\n");
+    p.expect_eof().await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(sim.usb().borrow().generation, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slash_repeats_the_last_line() {
+    let (mut p, _sim) = stick(SimConfig::default()).await;
+    p.at("AT+CGMM").await;
+    p.send(b"A/").await;
+    assert_eq!(p.until("OK\r\n").await, "\r\nMF667\r\n\r\nOK\r\n");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_code_replaces_an_open_menu() {
+    let (mut p, _sim) = stick(SimConfig::default()).await;
+    p.at("AT+CUSD=1,\"*101#\",15").await;
+    p.until(",15\r\n").await;
+    p.at("AT+CUSD=1,\"*100#\",15").await;
+    assert!(p
+        .until(",15\r\n")
+        .await
+        .contains("+CUSD: 0,\"Balance: 10.00 EUR"));
+    // An answer nobody offered, with a menu open: not supported.
+    p.at("AT+CUSD=1,\"*101#\",15").await;
+    p.until(",15\r\n").await;
+    p.at("AT+CUSD=1,\"7\",15").await;
+    assert_eq!(p.until("+CUSD: 4\r\n").await, "\r\n+CUSD: 4\r\n");
 }
 
 #[tokio::test(start_paused = true)]
@@ -1225,9 +1325,10 @@ async fn the_engines_framer_reads_the_simulators_urcs() {
     sim.inject_sms(InjectSms::new("+491701234567", "direct"))
         .await
         .expect("inject");
-    p.at("AT+CUSD=1,\"*101#\",15").await;
-    sim.network_lost().await;
+    // Read nothing yet: everything from here on goes through the framer.
+    p.send(b"AT+CUSD=1,\"*101#\",15\r").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    sim.network_lost().await;
     let bytes = p.within_bytes(Duration::from_millis(10)).await;
     let mut f = Framer::new(FramerOptions::default());
     f.push(&bytes);
@@ -1240,6 +1341,317 @@ async fn the_engines_framer_reads_the_simulators_urcs() {
         matches!(&urcs[0], Urc::Cmt { length, .. } if *length > 0),
         "{urcs:?}"
     );
+    assert!(
+        urcs.iter().any(
+            |u| matches!(u, Urc::Cusd(c) if c.text.as_deref() == Some("1 Balance\n2 Bundles"))
+        ),
+        "{urcs:?}"
+    );
     assert!(urcs.iter().any(|u| matches!(u, Urc::Cusd(_))), "{urcs:?}");
     assert!(urcs.iter().any(|u| matches!(u, Urc::Creg(_))), "{urcs:?}");
+}
+
+// ----- the PTY face ---------------------------------------------------------------------------
+
+fn read_attr(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+}
+
+fn link_target(p: &Path) -> PathBuf {
+    std::fs::read_link(p).unwrap_or_else(|e| panic!("readlink {}: {e}", p.display()))
+}
+
+fn exists_no_follow(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pty_ports_by_id_and_sysfs_follow_an_unplug() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let pty = sim::serve_pty(d, SimConfig::default())
+        .await
+        .expect("serve");
+    let by_id = pty.by_id(1);
+    assert_eq!(
+        by_id.file_name().and_then(|n| n.to_str()),
+        Some("usb-ZTE_Incorporated_ZTE_WCDMA_Technologies_MSM_MF6670ZTED010000-if01-port0")
+    );
+    assert_eq!(link_target(&by_id), Path::new("../ttyUSB1"));
+    assert!(link_target(&d.join("ttyUSB1")).starts_with("/dev/pts"));
+    // The kernel's layout: device/.. is the interface, device/../.. the USB device.
+    let dev = d.join("sys/class/tty/ttyUSB1/device");
+    assert_eq!(read_attr(&dev.join("../bInterfaceNumber")), "01\n");
+    assert_eq!(read_attr(&dev.join("../../idVendor")), "19d2\n");
+    assert_eq!(read_attr(&dev.join("../../idProduct")), "0016\n");
+    assert_eq!(read_attr(&dev.join("../../serial")), "MF6670ZTED010000\n");
+    assert_eq!(
+        read_attr(&d.join("sys/class/tty/ttyUSB2/device/../bInterfaceNumber")),
+        "02\n"
+    );
+    assert_eq!(read_attr(&dev.join("../../devnum")), "2\n");
+
+    let mut tty = Tty::open(&by_id);
+    tty.send(b"AT\r");
+    assert_eq!(
+        tty.until("OK\r\n", Duration::from_secs(5)),
+        "AT\r\r\nOK\r\n"
+    );
+
+    pty.handle().unplug(Some(Duration::from_millis(500))).await;
+    tty.expect_hangup(Duration::from_secs(5));
+    // Back under the next numbers; the stable link follows, the old names are gone.
+    eventually("ttyUSB4 appears", Duration::from_secs(5), || {
+        exists_no_follow(&d.join("ttyUSB4"))
+    });
+    eventually("by-id is re-pointed", Duration::from_secs(5), || {
+        std::fs::read_link(&by_id).ok().as_deref() == Some(Path::new("../ttyUSB4"))
+    });
+    assert!(!exists_no_follow(&d.join("ttyUSB1")));
+    assert!(!exists_no_follow(&d.join("sys/class/tty/ttyUSB1")));
+    let dev = d.join("sys/class/tty/ttyUSB4/device");
+    assert_eq!(read_attr(&dev.join("../bInterfaceNumber")), "01\n");
+    assert_eq!(read_attr(&dev.join("../../devnum")), "3\n");
+    assert_eq!(pty.tty(1).as_deref(), Some(d.join("ttyUSB4").as_path()));
+
+    // A fresh stick: echo on again.
+    let mut tty = Tty::open(&by_id);
+    tty.send(b"AT+CGMM\r");
+    assert_eq!(
+        tty.until("OK\r\n", Duration::from_secs(5)),
+        "AT+CGMM\r\r\nMF667\r\n\r\nOK\r\n"
+    );
+    pty.shutdown().await;
+    assert!(!exists_no_follow(&d.join("ttyUSB4")));
+    assert!(!exists_no_follow(&by_id));
+    assert!(!exists_no_follow(&d.join("control")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pty_client_can_close_and_reopen_and_sees_nothing_stale() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pty = sim::serve_pty(dir.path(), SimConfig::default())
+        .await
+        .expect("serve");
+    let path = pty.tty(1).expect("ttyUSB1");
+    {
+        let mut tty = Tty::open(&path);
+        tty.send(b"ATE0\r");
+        tty.until("OK\r\n", Duration::from_secs(5));
+    }
+    // Nobody has the port open: this +CMTI goes nowhere, as on a closed ttyUSB.
+    pty.handle()
+        .inject_sms(InjectSms::new("+491701234567", "while closed"))
+        .await
+        .expect("inject");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut tty = Tty::open(&path);
+    tty.send(b"AT+CPMS?\r");
+    // Settings survive a close (the stick does not see it): no echo.
+    assert_eq!(
+        tty.until("OK\r\n", Duration::from_secs(5)),
+        "\r\n+CPMS: \"ME\",1,100,\"ME\",1,100,\"ME\",1,100\r\n\r\nOK\r\n"
+    );
+    pty.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_simulator_refuses_a_served_folder() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pty = sim::serve_pty(dir.path(), SimConfig::default())
+        .await
+        .expect("serve");
+    let again = sim::serve_pty(dir.path(), SimConfig::default()).await;
+    assert!(matches!(again, Err(SimError::Invalid(_))));
+    pty.shutdown().await;
+    // A stale socket (a killed simulator) does not block a new one.
+    let _ = std::os::unix::net::UnixListener::bind(dir.path().join("control"));
+    let pty = sim::serve_pty(dir.path(), SimConfig::default())
+        .await
+        .expect("serve over a stale socket");
+    pty.shutdown().await;
+}
+
+async fn control(path: &Path, line: &str) -> serde_json::Value {
+    sim::control::request(path, &serde_json::from_str(line).expect("json"))
+        .await
+        .expect("control request")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_socket_is_private_and_speaks_json_lines() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pty = sim::serve_pty(dir.path(), SimConfig::default())
+        .await
+        .expect("serve");
+    let sock = pty.control_socket();
+    let mode = std::fs::metadata(&sock)
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Several requests on one connection, a bad one in the middle.
+    let stream = tokio::net::UnixStream::connect(&sock)
+        .await
+        .expect("connect");
+    let (rd, mut wr) = stream.into_split();
+    wr.write_all(b"{\"cmd\":\"signal\",\"csq\":5}\nnot json\n{\"cmd\":\"status\"}\n")
+        .await
+        .expect("send");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(rd));
+    let mut read = Vec::new();
+    for _ in 0..2 {
+        let l = lines.next_line().await.expect("read").expect("a line");
+        read.push(serde_json::from_str::<serde_json::Value>(&l).expect("json response"));
+    }
+    assert_eq!(read[0], serde_json::json!({"ok": true}));
+    let bad = &read[1];
+    assert_eq!(bad["ok"], false);
+    assert!(bad["error"]
+        .as_str()
+        .is_some_and(|e| e.starts_with("bad request")));
+    let l = lines.next_line().await.expect("read").expect("a line");
+    let st: serde_json::Value = serde_json::from_str(&l).expect("json response");
+    assert_eq!(st["status"]["network"]["csq"], 5);
+
+    let r = control(
+        &sock,
+        r#"{"cmd":"inject_sms","from":"+491701234567","text":"via socket"}"#,
+    )
+    .await;
+    assert_eq!(
+        r["deliveries"],
+        serde_json::json!([{"delivery": "stored", "mem": "ME", "index": 0}])
+    );
+    let ports = control(&sock, r#"{"cmd":"ports"}"#).await;
+    assert_eq!(ports["ports"].as_array().map(Vec::len), Some(3));
+    assert_eq!(ports["ports"][1]["name"], "ttyUSB1");
+    let r = control(
+        &sock,
+        r#"{"cmd":"ussd_set","code":"*1#","text":"x","dcs":"99"}"#,
+    )
+    .await;
+    assert_eq!(r["ok"], false);
+    pty.shutdown().await;
+}
+
+/// Kills the child on drop (also when an assertion fails).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn atmate(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_atmate"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run atmate")
+}
+
+#[test]
+fn atmate_sim_serves_and_is_driven_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().join("sim");
+    let ds = d.to_str().expect("utf-8 path");
+    let transcript = dir.path().join("wire.log");
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_atmate"))
+            .args(["sim", "--dir", ds, "serve", "--transcript"])
+            .arg(&transcript)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start atmate sim"),
+    );
+    eventually(
+        "the control socket appears",
+        Duration::from_secs(20),
+        || d.join("control").exists(),
+    );
+
+    let out = atmate(&[
+        "sim",
+        "--dir",
+        ds,
+        "inject",
+        "sms",
+        "--from",
+        "+491701234567",
+        "--text",
+        "hi there",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "stored in ME at index 0\n"
+    );
+
+    let mut tty = Tty::open(&d.join("ttyUSB1"));
+    tty.send(b"AT+CMGF=1;+CMGL=\"ALL\"\r");
+    assert!(tty
+        .until("OK\r\n", Duration::from_secs(5))
+        .contains("\r\nhi there\r\n"));
+
+    let out = atmate(&["sim", "--dir", ds, "status"]);
+    assert!(out.status.success(), "{out:?}");
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status is JSON");
+    assert_eq!(st["stores"]["ME"]["messages"][0]["text"], "hi there");
+    assert_eq!(st["stores"]["ME"]["messages"][0]["stat"], "REC READ");
+    assert_eq!(st["ports"][1]["cmgf"], 1);
+
+    // Refused requests exit 1, local mistakes too.
+    let out = atmate(&["sim", "--dir", ds, "signal", "40"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = atmate(&["sim", "--dir", ds, "garbage", r"\q"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // No simulator there: exit 2.
+    let nowhere = dir.path().join("nowhere");
+    let out = atmate(&["sim", "--dir", nowhere.to_str().expect("utf-8"), "status"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+
+    let out = atmate(&["sim", "--dir", ds, "unplug", "--for", "300ms"]);
+    assert!(out.status.success(), "{out:?}");
+    tty.expect_hangup(Duration::from_secs(5));
+    eventually("ttyUSB4 appears", Duration::from_secs(5), || {
+        exists_no_follow(&d.join("ttyUSB4"))
+    });
+
+    // The transcript has both directions, escaped.
+    let log = std::fs::read_to_string(&transcript).expect("transcript");
+    assert!(
+        log.contains(" if01 >> AT+CMGF=1;+CMGL=\"ALL\"\\r\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains(" if01 << \\r\\nhi there\\r\\n") || log.contains("hi there\\r\\n"),
+        "{log}"
+    );
+
+    let out = atmate(&["sim", "--dir", ds, "stop"]);
+    assert!(out.status.success(), "{out:?}");
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            assert!(status.success());
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "atmate sim did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stdout = String::new();
+    if let Some(mut o) = child.0.stdout.take() {
+        let _ = o.read_to_string(&mut stdout);
+    }
+    assert!(stdout.contains("ttyUSB1"), "{stdout}");
+    assert!(!d.join("control").exists());
 }

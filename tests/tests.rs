@@ -1,7 +1,11 @@
 //! atmate's integration tests: one binary (ripgrep style). Each module below says what goes in it.
 
+/// The client commands through the real binary against a fake daemon; modeswitch, completions.
+mod cli;
 /// The shared harness: a real daemon on a temp dir with the in-process simulator.
 mod common;
+/// The control socket of a real daemon, and the CLI against it.
+mod control;
 /// The whole daemon: rules, scripts, schedules, reload, budgets, `run`, shipped examples.
 mod daemon;
 /// The modem engine on the in-process simulator: receive, multipart, USSD, sending, garbage.
@@ -10,6 +14,8 @@ mod engine;
 mod gammu;
 /// The dependency rule between modules (pure leaves, simulator).
 mod layering;
+/// Surviving the real stick: USB drops and re-enumeration, network loss and recovery, PIN and SIM, a full SIM.
+mod link;
 /// `atmate pdu decode|encode` through the real binary.
 mod pdu_cli;
 /// The README's examples and commands.

@@ -239,30 +239,25 @@ impl DirectModem {
     }
 }
 
-/// Open the modem without a daemon. The one place the direct path is switched on.
-///
-/// `crate::runtime::open_direct(config, modem) -> Result<Direct, String>` (with
-/// `Direct { pub handle: ModemHandle, … }`) is the runtime's part and is not in the
-/// crate yet; until it is, this says plainly that a daemon is needed. To switch the
-/// direct path on, replace the body with:
-///
-/// ```text
-/// eprintln!("atmate: no daemon running ({why}); opening the modem directly");
-/// let d = crate::runtime::open_direct(ctx.explicit_config(), modem).map_err(Failure::CouldNotRun)?;
-/// Ok(DirectModem::new(d.handle.clone(), ctx.explicit_config().map(Path::to_path_buf), Box::new(d)))
-/// ```
-/// (add `.await` if `open_direct` is async). Everything after this point
-/// ([`Link::Direct`]) is implemented and tested against the simulator below.
+/// Open the modem without a daemon (`crate::runtime::open_direct`: the configured
+/// modem, its store for what the start-up sweep finds, and the simulator for
+/// `device: sim`), saying so on stderr. It waits until the modem is initialised.
 async fn open_direct(
     ctx: &Context,
     modem: Option<&str>,
     why: &str,
 ) -> Result<DirectModem, Failure> {
-    let _ = (modem, why);
-    Err(Failure::CouldNotRun(format!(
-        "no daemon running at {}; start one with `atmate run`",
-        ctx.socket().display()
-    )))
+    eprintln!("atmate: no daemon running ({why}); opening the modem directly");
+    let d = crate::runtime::open_direct(ctx.explicit_config(), modem)
+        .await
+        .map_err(|e| {
+            Failure::CouldNotRun(format!(
+                "no daemon running at {}, and the modem could not be opened directly: {e}",
+                ctx.socket().display()
+            ))
+        })?;
+    let config = Some(d.config.path.clone());
+    Ok(DirectModem::new(d.handle.clone(), config, Box::new(d)))
 }
 
 /// The way to the modem: the daemon, or the modem itself.
@@ -275,7 +270,8 @@ pub enum Link {
 
 impl Link {
     /// Reach the daemon; when none runs and `direct` is set, open `modem` (or the
-    /// default one) directly, saying so on stderr.
+    /// default one) directly, saying so on stderr (`direct` is off for requests that
+    /// only make sense to a daemon, such as answering a USSD menu it keeps open).
     pub async fn open(ctx: &Context, modem: Option<&str>, direct: bool) -> Result<Link, Failure> {
         match ctx.daemon().await? {
             Reached::Daemon(c) => Ok(Link::Daemon(c)),

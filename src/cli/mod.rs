@@ -40,7 +40,7 @@ pub mod ussd;
 )]
 pub struct Cli {
     /// Log filter, RUST_LOG style (`info`, `atmate=debug`, …).
-    #[arg(long, global = true, env = "RUST_LOG", default_value = "info")]
+    #[arg(long, global = true, env = "RUST_LOG", default_value = DEFAULT_LOG)]
     pub log: String,
     /// Log line format on stderr: `text` for people, `json` for journald/Loki.
     #[arg(
@@ -54,6 +54,35 @@ pub struct Cli {
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The `--log` default.
+const DEFAULT_LOG: &str = "info";
+
+impl Cli {
+    /// The log filter `main.rs` should install. `--log`/`RUST_LOG` as given, except
+    /// that the client commands turn the default `info` into `warn`: their output is
+    /// for the person at the terminal, and when they open the modem directly the
+    /// engine's info lines (port open, link up) would bury it. (`--log info` on a
+    /// client command therefore reads as the default; `--log atmate=info` gets them.)
+    pub fn log_filter(&self) -> &str {
+        if self.log == DEFAULT_LOG && self.command.is_client() {
+            "warn"
+        } else {
+            &self.log
+        }
+    }
+}
+
+impl Command {
+    /// True for the commands that talk to a daemon (or the modem) for a person:
+    /// everything but `run`, `check`, `pdu` and `sim`.
+    pub fn is_client(&self) -> bool {
+        !matches!(
+            self,
+            Command::Run(_) | Command::Check(_) | Command::Pdu(_) | Command::Sim(_)
+        )
+    }
 }
 
 /// How log lines are written (`--log-format`).
@@ -139,6 +168,22 @@ mod tests {
         let cli = Cli::try_parse_from(["atmate", "--log-format", "text", "inbox"]).unwrap();
         assert_eq!(cli.log_format, LogFormat::Text);
         assert!(Cli::try_parse_from(["atmate", "--log-format", "xml", "inbox"]).is_err());
+    }
+
+    #[test]
+    fn client_commands_log_warnings_only_by_default() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap();
+        // RUST_LOG from the environment counts as given.
+        let env = std::env::var("RUST_LOG").ok();
+        let daemon = env.as_deref().unwrap_or("info");
+        let client = if daemon == "info" { "warn" } else { daemon };
+        assert_eq!(parse(&["atmate", "at", "AT+CSQ"]).log_filter(), client);
+        assert_eq!(
+            parse(&["atmate", "--log", "atmate=debug", "at", "AT+CSQ"]).log_filter(),
+            "atmate=debug"
+        );
+        assert_eq!(parse(&["atmate", "run"]).log_filter(), daemon);
+        assert_eq!(parse(&["atmate", "check"]).log_filter(), daemon);
     }
 
     #[test]

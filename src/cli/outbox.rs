@@ -18,8 +18,8 @@ use crate::store::OutboxQuery;
   atmate outbox --json | jq '.[] | select(.state == \"failed\")'
 
 Output:
-  ID  TIME       TO              STATE                         TEXT
-  7   3 min ago  +4917612345678  sent, delivered               pong, signal -77 dBm
+  ID  TIME       TO              STATE                              TEXT
+  7   3 min ago  +4917612345678  sent, delivered                    pong, signal -77 dBm
   6   1 h ago    +4917612345678  queued (attempt 2, next in 4 min)  Disk full
 Exit codes: 0 listed; 1 the daemon refused; 2 could not run.")]
 pub struct OutboxArgs {

@@ -200,6 +200,9 @@ fn modem(m: &Value, now: DateTime<Utc>) -> String {
     net.extend(s("operator"));
     net.extend(s("tech"));
     out.push_str(&format!("  network  {}\n", net.join(" · ")));
+    if let Some(data) = s("data_link") {
+        out.push_str(&format!("  data     {data}\n"));
+    }
     let signal = m.get("signal").cloned().unwrap_or(Value::Null);
     out.push_str(&format!("  signal   {}\n", signal_text(&signal)));
     if let Some(sim) = s("sim") {
@@ -350,6 +353,10 @@ mod tests {
         );
         assert!(page.contains("  signal   -77 dBm ▂▄▆_\n"), "{page}");
         assert!(page.contains("  SIM      ready\n"), "{page}");
+        assert!(
+            !page.contains("  data "),
+            "no data interface configured: {page}"
+        );
         assert!(page.contains("  storage  3/30 used\n"), "{page}");
         assert!(page.contains("  queue    0 waiting\n"), "{page}");
         assert!(page.contains("  messages 12 received · 4 sent\n"), "{page}");
@@ -390,6 +397,7 @@ mod tests {
         st["modems"][0]["signal"] = Value::Null;
         st["modems"][0]["storage"] = json!([30, 30]);
         st["modems"][0]["ussd_session"] = json!(true);
+        st["modems"][0]["data_link"] = json!("down");
         let page = render(&st, now());
         assert!(
             page.contains("modem main down · auto (19d2, if01) · since 2 h ago\n"),
@@ -399,6 +407,7 @@ mod tests {
             page.contains("  error    cannot open /dev/ttyUSB1: No such file or directory\n"),
             "{page}"
         );
+        assert!(page.contains("  data     down\n"), "{page}");
         assert!(page.contains("  signal   unknown\n"), "{page}");
         assert!(page.contains("  storage  30/30 used (full)\n"), "{page}");
         assert!(

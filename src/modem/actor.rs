@@ -695,9 +695,15 @@ impl Actor {
                 let _ = reply.send(res);
             }
             Request::SetRecovery { enabled } => {
+                if enabled != self.recovery_enabled {
+                    tracing::info!(modem = %self.cfg.name, enabled, "automatic network recovery switched");
+                }
                 self.recovery_enabled = enabled;
                 if !enabled {
                     self.next_recovery = None;
+                } else if self.lost_since.is_some() && self.next_recovery.is_none() {
+                    // Switched back on during a loss: carry on from where it stopped.
+                    self.next_recovery = Some(Instant::now() + self.cfg.recovery.backoff);
                 }
                 self.set_status(|s| s.recovery_enabled = enabled);
             }
@@ -1131,6 +1137,7 @@ impl Actor {
                         modem: self.cfg.name.clone(),
                         id,
                         to: to.to_owned(),
+                        text: text.to_owned(),
                         parts: total,
                         state: "failed".into(),
                         references: done.iter().map(|(_, mr)| *mr).collect(),
@@ -1159,6 +1166,7 @@ impl Actor {
             modem: self.cfg.name.clone(),
             id,
             to: to.to_owned(),
+            text: text.to_owned(),
             parts: total,
             state: "sent".into(),
             references: references.clone(),

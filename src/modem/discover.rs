@@ -118,6 +118,12 @@ pub fn candidates(sysfs_root: &Path) -> Vec<Candidate> {
 
 /// Pick the device node for `d`, or say what was seen instead.
 pub fn find(d: &Discovery) -> Result<PathBuf, ModemError> {
+    find_port(d).map(|(node, _)| node)
+}
+
+/// Like [`find`], with the sysfs facts of the port found (its interface number, for
+/// the log and the if02 warning).
+pub fn find_port(d: &Discovery) -> Result<(PathBuf, Candidate), ModemError> {
     let all = candidates(&d.sysfs_root);
     let matching: Vec<&Candidate> = all
         .iter()
@@ -140,7 +146,7 @@ pub fn find(d: &Discovery) -> Result<PathBuf, ModemError> {
         if let Some(c) = matching.iter().find(|c| c.interface == *want) {
             let node = d.dev_root.join(&c.name);
             if node.exists() {
-                return Ok(node);
+                return Ok((node, (*c).clone()));
             }
         }
     }

@@ -115,7 +115,7 @@ async fn run_step(a: &mut Actor, s: &Step) -> Result<(), ModemError> {
         match with_sim_busy_retry(a, cmd).await {
             Ok(_) => return Ok(()),
             Err(e @ ModemError::Command { .. }) => {
-                tracing::debug!(modem = %a.name(), command = %cmd, error = %e, "init alternative refused");
+                tracing::debug!(modem = %a.name(), command = %wire::mask_secrets(cmd), error = %e, "init alternative refused");
                 last = Some(e);
             }
             Err(e) => return Err(e),
@@ -153,7 +153,7 @@ async fn with_sim_busy_retry(
         match a.exec(cmd, None).await {
             Err(e) if is_sim_busy(&e) && tries < 10 => {
                 tries += 1;
-                tracing::info!(modem = %a.name(), command = %cmd, "SIM busy; retrying");
+                tracing::info!(modem = %a.name(), command = %wire::mask_secrets(cmd), "SIM busy; retrying");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(3));
             }
@@ -185,6 +185,8 @@ async fn sim_ready(a: &mut Actor) -> Result<(), ModemError> {
         };
         match state.as_str() {
             "READY" => {
+                // Unlocked (by us, by hand, or another SIM): a refusal no longer applies.
+                a.pin_refused = None;
                 a.set_status(|s| s.sim = Some("ready".into()));
                 return Ok(());
             }
@@ -195,21 +197,58 @@ async fn sim_ready(a: &mut Actor) -> Result<(), ModemError> {
                         "the SIM asks for a PIN and none is configured (pin: ${ATMATE_PIN} or pin_file:)".into(),
                     ));
                 };
+                if let Some(why) = a.pin_refused.clone() {
+                    // Refused before: never again from this actor (a config change
+                    // starts a new one). Only the status is polled.
+                    a.set_status(|s| s.sim = Some("pin rejected".into()));
+                    return Err(ModemError::Invalid(why));
+                }
+                let tries = pin_tries(a).await;
+                if let Some((left, puk)) = tries.filter(|(left, _)| *left <= 1) {
+                    // The last try: if the configured PIN is wrong (or was mistyped
+                    // elsewhere twice), using it locks the SIM until the PUK. A person
+                    // should take that risk, not a daemon in a retry loop.
+                    let why = format!(
+                        "the SIM has {left} PIN {} left ({puk} PUK tries); atmate does not use the last one,                          so a wrong PIN cannot lock the SIM. Check the PIN, then enter it once by hand                          (atmate at 'AT+CPIN=\"<pin>\"') and restart",
+                        if left == 1 { "try" } else { "tries" }
+                    );
+                    a.pin_refused = Some(why.clone());
+                    a.set_status(|s| s.sim = Some("pin: last try left".into()));
+                    return Err(ModemError::Invalid(why));
+                }
                 let cmd = format!("AT+CPIN=\"{}\"", pin.expose());
-                match a.exec(&cmd, None).await {
+                let mut busy_waits = 0;
+                let answer = loop {
+                    match a.exec(&cmd, None).await {
+                        // Right after power-on the SIM can be busy even for AT+CPIN.
+                        Err(e) if is_sim_busy(&e) && busy_waits < 5 => {
+                            busy_waits += 1;
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        r => break r,
+                    }
+                };
+                match answer {
                     Ok(_) => {
                         tracing::info!(modem = %a.name(), "PIN accepted");
                         // The SIM is busy for a while now; the loop re-checks.
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
-                    Err(e) => {
+                    Err(e @ ModemError::Command { .. }) => {
                         let tries = pin_tries(a).await;
-                        a.set_status(|s| s.sim = Some("pin rejected".into()));
-                        return Err(ModemError::Invalid(format!(
+                        let why = format!(
                             "the SIM rejected the configured PIN ({e}){}; not retrying, so the SIM does not lock",
-                            tries.map(|(p, k)| format!("; {p} PIN tries left, {k} PUK tries")).unwrap_or_default()
-                        )));
+                            tries
+                                .map(|(p, k)| format!("; {p} PIN tries left, {k} PUK tries"))
+                                .unwrap_or_default()
+                        );
+                        a.pin_refused = Some(why.clone());
+                        a.set_status(|s| s.sim = Some("pin rejected".into()));
+                        return Err(ModemError::Invalid(why));
                     }
+                    // The link dropped or the stick went quiet: whether the SIM saw the
+                    // PIN is unknown. The next attempt checks the tries left first.
+                    Err(e) => return Err(e),
                 }
             }
             other => {

@@ -57,15 +57,29 @@ pub struct SerialConnector {
 impl Connector for SerialConnector {
     async fn connect(&self) -> Result<Opened, ModemError> {
         let path = match &self.path {
-            SerialPath::Path(p) => p.clone(),
+            SerialPath::Path(p) => {
+                // A by-id link is followed at every open, so it leads to the current
+                // ttyUSB after a re-enumeration; the log names where it led.
+                if let Ok(target) = std::fs::canonicalize(p) {
+                    if &target != p {
+                        tracing::debug!(path = %p.display(), target = %target.display(), "device link resolved");
+                    }
+                }
+                p.clone()
+            }
             SerialPath::Auto(d) => {
                 let d = d.clone();
-                tokio::task::spawn_blocking(move || discover::find(&d))
+                let (node, c) = tokio::task::spawn_blocking(move || discover::find_port(&d))
                     .await
                     .map_err(|e| ModemError::Open {
                         device: "auto".into(),
                         reason: e.to_string(),
-                    })??
+                    })??;
+                tracing::info!(device = %node.display(), usb = %format!("{}:{}", c.vendor_id, c.product_id), interface = c.interface, "found the modem port");
+                if c.vendor_id == "19d2" && c.interface == 2 {
+                    tracing::warn!(device = %node.display(), "this is if02, the MF667's data (PPP) port: USSD and SMS traffic there make the stick drop off USB (MF667.md §5.1); prefer interface 1");
+                }
+                node
             }
         };
         let shown = path.display().to_string();

@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 
-use crate::config::Device;
+use crate::config::{Config, Device};
 use crate::event::Event;
 use crate::host::Host;
 use crate::modem::{
@@ -194,6 +194,15 @@ pub fn sim_connector(sim: &SimHandle, iface: u8) -> Arc<FnConnector> {
 impl Runtime {
     /// Start everything for a validated configuration.
     pub async fn start(loaded: Loaded) -> Result<Runtime, FatalError> {
+        Runtime::start_with_clock(loaded, Arc::new(crate::schedule::clock::SystemClock)).await
+    }
+
+    /// Like [`Runtime::start`], with the schedules' wall clock given (tests start a
+    /// daemon at 07:59:58 to see the 08:00 job fire).
+    pub async fn start_with_clock(
+        loaded: Loaded,
+        clock: Arc<dyn crate::schedule::clock::Clock>,
+    ) -> Result<Runtime, FatalError> {
         let cfg = loaded.config.clone();
         let store_path = cfg.store.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
@@ -209,9 +218,10 @@ impl Runtime {
             per_day: cfg.limits.sms_per_day,
             per_recipient_hour: cfg.limits.sms_per_recipient_per_hour,
         }));
-        let scheduler = Scheduler::start(crate::schedule::scheduler::EventSink::Broadcast(
-            bus.clone(),
-        ));
+        let scheduler = Scheduler::start_with_clock(
+            clock,
+            crate::schedule::scheduler::EventSink::Broadcast(bus.clone()),
+        );
         let state = Arc::new_cyclic(|weak: &std::sync::Weak<State>| {
             let (w1, w2) = (weak.clone(), weak.clone());
             let runner = RuleRunner::new(crate::rules::RunnerDeps {
@@ -313,41 +323,120 @@ impl Runtime {
     }
 }
 
+/// How to open a configured modem (and, for `device: sim`, its simulator).
+fn connector_for(
+    m: &crate::config::ModemSection,
+) -> (Arc<dyn crate::modem::Connector>, Option<SimHandle>) {
+    match &m.device {
+        Device::Sim(opts) => {
+            let h = SimHandle::spawn(demo::sim_config(opts));
+            (sim_connector(&h, 1), Some(h))
+        }
+        Device::Auto(d) => (
+            Arc::new(SerialConnector {
+                path: SerialPath::Auto(discovery(d)),
+                baud: m.baud,
+            }),
+            None,
+        ),
+        Device::Path(p) => (
+            Arc::new(SerialConnector {
+                path: SerialPath::Path(p.clone()),
+                baud: m.baud,
+            }),
+            None,
+        ),
+        Device::Tcp { host, port } => (
+            Arc::new(TcpConnector {
+                addr: format!("{host}:{port}"),
+            }),
+            None,
+        ),
+    }
+}
+
+/// A modem opened directly by a CLI command when no daemon runs.
+pub struct Direct {
+    /// The modem.
+    pub handle: ModemHandle,
+    /// The simulator, for `device: sim`.
+    pub sim: Option<SimHandle>,
+    /// The store (messages the start-up sweep finds are archived, as the daemon would).
+    pub store: Store,
+    /// The configuration used.
+    pub config: Arc<Config>,
+}
+
+/// Open one modem of the configuration directly (no daemon, no rules): the CLI's
+/// fallback for `send`, `ussd`, `at` and `status`. Waits until the modem is
+/// initialised, or fails with the reason it could not be opened.
+pub async fn open_direct(config: Option<&Path>, modem: Option<&str>) -> Result<Direct, String> {
+    let path = crate::config::locate(config).map_err(|e| e.to_string())?;
+    let cfg = crate::config::load(&path).map_err(|d| d.render())?;
+    let section = match modem {
+        Some(n) => cfg
+            .modem(n)
+            .ok_or_else(|| format!("no modem called `{n}` in {}", path.display()))?,
+        None => cfg
+            .default_modem()
+            .ok_or("several modems are configured: name one with --modem")?,
+    }
+    .clone();
+    let store_path = cfg.store.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let (connector, sim) = connector_for(&section);
+    let persist = Arc::new(persist::StorePersist::new(store.clone()));
+    let handle = ModemHandle::spawn(modem_config(&section), connector, persist);
+    let mut events = handle.events();
+    let up = async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Link(l)) if l.state == crate::event::LinkState::Up => return,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(20), up)
+        .await
+        .is_err()
+    {
+        let why = handle
+            .status()
+            .link_error
+            .unwrap_or_else(|| "no answer within 20 s".into());
+        return Err(format!("cannot open modem `{}`: {why}", section.name));
+    }
+    Ok(Direct {
+        handle,
+        sim,
+        store,
+        config: Arc::new(cfg),
+    })
+}
+
 /// Start (or restart) one modem's actor, its event forwarder and, for `device: sim`,
 /// its simulator (and demo feeder).
 pub(crate) fn start_modem(state: &Arc<State>, m: &crate::config::ModemSection) {
     let cfg = modem_config(m);
     let persist = Arc::new(persist::StorePersist::new(state.store.clone()));
-    let mut sim = None;
     let mut tasks = Vec::new();
-    let connector: Arc<dyn crate::modem::Connector> = match &m.device {
-        Device::Sim(opts) => {
-            let h = SimHandle::spawn(demo::sim_config(opts));
-            if opts.demo {
-                let from = state
-                    .loaded()
-                    .config
-                    .allow_senders
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| "+4917612345678".to_owned());
-                tasks.push(tokio::spawn(demo::feed(h.clone(), from)));
-            }
-            sim = Some(h.clone());
-            sim_connector(&h, 1)
+    let (connector, sim) = connector_for(m);
+    if let (Some(h), Device::Sim(opts)) = (&sim, &m.device) {
+        if opts.demo {
+            let from = state
+                .loaded()
+                .config
+                .allow_senders
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "+4917612345678".to_owned());
+            tasks.push(tokio::spawn(demo::feed(h.clone(), from)));
         }
-        Device::Auto(d) => Arc::new(SerialConnector {
-            path: SerialPath::Auto(discovery(d)),
-            baud: m.baud,
-        }),
-        Device::Path(p) => Arc::new(SerialConnector {
-            path: SerialPath::Path(p.clone()),
-            baud: m.baud,
-        }),
-        Device::Tcp { host, port } => Arc::new(TcpConnector {
-            addr: format!("{host}:{port}"),
-        }),
-    };
+    }
     let handle = ModemHandle::spawn(cfg, connector, persist);
     let host = Arc::new(host::ModemHost::new(
         handle.clone(),

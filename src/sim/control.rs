@@ -284,7 +284,7 @@ async fn connection(
         }
         if stopping {
             if let Some(s) = &stop {
-                let _ = s.send(true);
+                s.send_replace(true);
             }
         }
     }

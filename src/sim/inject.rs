@@ -183,9 +183,15 @@ pub struct SentMessage {
     pub mrs: Vec<u8>,
 }
 
+/// Destination, reference and part count: what makes parts one message.
+type ConcatKey = (String, u16, u8);
+
+/// A message being joined: its key, the message, and (seq, text) of its parts.
+type Joining = (Option<ConcatKey>, SentMessage, Vec<(u8, String)>);
+
 /// Join sent PDUs into messages (by destination and concatenation reference).
 pub fn join_sent(sent: &[SentSms]) -> Vec<SentMessage> {
-    let mut out: Vec<(Option<(String, u16, u8)>, SentMessage, Vec<(u8, String)>)> = Vec::new();
+    let mut out: Vec<Joining> = Vec::new();
     for s in sent {
         let key = s.part.map(|p| (s.to.clone(), p.reference, p.total));
         let slot = key

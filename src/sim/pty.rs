@@ -256,7 +256,7 @@ impl PtySim {
     }
 
     fn stop_now(&mut self) {
-        let _ = self.stop.send(true);
+        self.stop.send_replace(true);
         self.handle.stop_now();
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         for b in s.bridges.drain(..) {
@@ -278,18 +278,19 @@ impl Drop for PtySim {
     }
 }
 
-/// Remove what a previous enumeration left: ttyUSB links, by-id links, the sysfs tree.
+/// Remove what an enumeration published, in the reverse order: by-id links, device
+/// nodes, sysfs.
 fn clean_dir(dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir.join("by-id")) {
+        for e in rd.flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             if e.file_name().to_string_lossy().starts_with("ttyUSB") {
                 let _ = std::fs::remove_file(e.path());
             }
-        }
-    }
-    if let Ok(rd) = std::fs::read_dir(dir.join("by-id")) {
-        for e in rd.flatten() {
-            let _ = std::fs::remove_file(e.path());
         }
     }
     let _ = std::fs::remove_dir_all(dir.join("sys"));
@@ -348,7 +349,8 @@ fn symlink(target: &Path, link: &Path) -> Result<(), SimError> {
     )))
 }
 
-/// Publish enumeration `generation`: three PTYs, their links and the sysfs tree.
+/// Publish enumeration `generation`: three PTYs, then (as the kernel and udev do, in this
+/// order) the sysfs tree, the device nodes, the by-id links.
 fn enumerate(
     handle: &SimHandle,
     dir: &Path,
@@ -356,11 +358,63 @@ fn enumerate(
     state: &Arc<Mutex<PtyState>>,
     generation: u64,
 ) -> Result<(), SimError> {
+    let mut bridges = Vec::new();
+    let r = publish(handle, dir, id, generation, &mut bridges);
+    match r {
+        Ok(Some(ports)) => {
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            s.ports = ports;
+            s.generation = Some(generation);
+            s.bridges = bridges;
+            Ok(())
+        }
+        // Unplugged again while we were publishing: the follower catches up.
+        Ok(None) => {
+            bridges.iter().for_each(JoinHandle::abort);
+            clean_dir(dir);
+            Ok(())
+        }
+        Err(e) => {
+            bridges.iter().for_each(JoinHandle::abort);
+            clean_dir(dir);
+            Err(e)
+        }
+    }
+}
+
+fn publish(
+    handle: &SimHandle,
+    dir: &Path,
+    id: &Identity,
+    generation: u64,
+    bridges: &mut Vec<JoinHandle<()>>,
+) -> Result<Option<Vec<PortPaths>>, SimError> {
+    let names: Vec<(u8, u64, String)> = (0..3u8)
+        .map(|iface| {
+            let n = generation * 3 + u64::from(iface);
+            (iface, n, format!("ttyUSB{n}"))
+        })
+        .collect();
+
+    // 1. The PTYs, bridged to the device's ports.
+    let mut pts_paths = Vec::new();
+    for (iface, _, _) in &names {
+        let (master, pts) = open_pty()?;
+        let present = Arc::new(AtomicBool::new(false));
+        let stream = match handle.open_port_for(*iface, Arc::clone(&present)) {
+            Ok(s) => s,
+            Err(SimError::Unplugged) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        bridges.push(bridge(master, stream, present)?);
+        pts_paths.push(pts);
+    }
+
+    // 2. sysfs: the USB device, its interfaces, the tty class entries.
     let sys = dir.join("sys");
     let usb_dev = sys.join(USB_DEVICE);
     std::fs::create_dir_all(&usb_dev).map_err(io_err(format!("create {}", usb_dev.display())))?;
     std::fs::create_dir_all(sys.join("class/tty")).map_err(io_err("create sys/class/tty"))?;
-    std::fs::create_dir_all(dir.join("by-id")).map_err(io_err("create by-id"))?;
     write_attr(&usb_dev.join("idVendor"), &format!("{:04x}", id.usb_vendor))?;
     write_attr(
         &usb_dev.join("idProduct"),
@@ -372,34 +426,9 @@ fn enumerate(
     write_attr(&usb_dev.join("busnum"), "1")?;
     // The kernel gives each enumeration a new device number.
     write_attr(&usb_dev.join("devnum"), &(2 + generation).to_string())?;
-
-    let mut ports = Vec::new();
-    let mut bridges = Vec::new();
-    for iface in 0..3u8 {
-        let n = generation * 3 + u64::from(iface);
-        let name = format!("ttyUSB{n}");
-        let (master, pts) = open_pty()?;
-        let present = Arc::new(AtomicBool::new(false));
-        let stream = match handle.open_port_for(iface, Arc::clone(&present)) {
-            Ok(s) => s,
-            // Unplugged again while we were publishing: the follower will catch up.
-            Err(SimError::Unplugged) => {
-                for b in bridges {
-                    JoinHandle::abort(&b);
-                }
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        bridges.push(bridge(master, stream, present)?);
-
-        let link = dir.join(&name);
-        symlink(&pts, &link)?;
-        let by_id = dir.join("by-id").join(by_id_name(id, iface));
-        symlink(&Path::new("..").join(&name), &by_id)?;
-
+    for (iface, n, name) in &names {
         let intf = usb_dev.join(format!("1-1:1.{iface}"));
-        let class_dir = intf.join(&name).join("tty").join(&name);
+        let class_dir = intf.join(name).join("tty").join(name);
         std::fs::create_dir_all(&class_dir)
             .map_err(io_err(format!("create {}", class_dir.display())))?;
         write_attr(&intf.join("bInterfaceNumber"), &format!("{iface:02x}"))?;
@@ -411,31 +440,36 @@ fn enumerate(
             write_attr(&intf.join(a), "ff")?;
         }
         write_attr(&class_dir.join("dev"), &format!("188:{n}"))?;
-        symlink(
-            &Path::new("../../..").join(&name),
-            &class_dir.join("device"),
-        )?;
+        symlink(&Path::new("../../..").join(name), &class_dir.join("device"))?;
         let rel = Path::new("../../")
             .join(USB_DEVICE)
             .join(format!("1-1:1.{iface}"))
-            .join(&name)
+            .join(name)
             .join("tty")
-            .join(&name);
-        symlink(&rel, &sys.join("class/tty").join(&name))?;
+            .join(name);
+        symlink(&rel, &sys.join("class/tty").join(name))?;
+    }
 
+    // 3. The device nodes.
+    for ((_, _, name), pts) in names.iter().zip(&pts_paths) {
+        symlink(pts, &dir.join(name))?;
+    }
+
+    // 4. udev's stable links.
+    std::fs::create_dir_all(dir.join("by-id")).map_err(io_err("create by-id"))?;
+    let mut ports = Vec::new();
+    for ((iface, _, name), pts) in names.into_iter().zip(pts_paths) {
+        let by_id = dir.join("by-id").join(by_id_name(id, iface));
+        symlink(&Path::new("..").join(&name), &by_id)?;
         ports.push(PortPaths {
             iface,
+            path: dir.join(&name),
             name,
-            path: link,
             pts,
             by_id,
         });
     }
-    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-    s.ports = ports;
-    s.generation = Some(generation);
-    s.bridges = bridges;
-    Ok(())
+    Ok(Some(ports))
 }
 
 /// A raw-mode PTY pair: the master (non-blocking) and the slave's path. The slave fd is

@@ -254,7 +254,7 @@ fn sim_cms(dev: &Device) -> Result<(), Final> {
     dev.sim.check(dev.now()).map_err(|b| Final::Cms(b.cms()))
 }
 
-fn arg<'a>(args: &'a [Arg], n: usize) -> Option<&'a Arg> {
+fn arg(args: &[Arg], n: usize) -> Option<&Arg> {
     args.get(n).filter(|a| **a != Arg::Empty)
 }
 
@@ -393,7 +393,7 @@ fn sreg(dev: &mut Device, iface: u8, name: &str, arg: &str) -> R {
     }
     match n {
         0 => settings(dev, iface).s0 = u8_of(v),
-        3 | 4 | 5 if v != value(dev) => return Err(Final::Error),
+        3..=5 if v != value(dev) => return Err(Final::Error),
         _ => {}
     }
     Ok(Step::ok())
@@ -1505,12 +1505,19 @@ fn cusd(dev: &mut Device, iface: u8, kind: &Kind) -> R {
             }
             let dcs = opt_num(a, 2, 0..=255, Final::Cme(3))?.map(u8_of);
             let req = ussd_request_text(&req, dcs);
-            let reply = match dev.ussd.menu.take() {
-                Some(menu) => menu
-                    .into_iter()
+            // With a menu open the string answers it; a new `*…#` code instead starts a new
+            // session (the old one is dropped, as a network does).
+            let menu = dev.ussd.menu.take();
+            let choice = menu.as_ref().and_then(|m| {
+                m.iter()
                     .find(|(answer, _)| *answer == req)
-                    .map(|(_, r)| r),
-                None => lookup(&dev.ussd_table, &req),
+                    .map(|(_, r)| r.clone())
+            });
+            let is_code = req.starts_with('*') || req.starts_with('#');
+            let reply = match (menu, choice) {
+                (Some(_), Some(r)) => Some(r),
+                (Some(_), None) if !is_code => None,
+                _ => lookup(&dev.ussd_table, &req),
             };
             dev.ussd.next_id += 1;
             let id = dev.ussd.next_id;

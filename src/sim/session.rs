@@ -152,10 +152,6 @@ impl Session {
                             // V.250 §5.2.4: "A/" repeats the previous line, no CR needed.
                             if self.line.eq_ignore_ascii_case(b"A/") {
                                 self.line.clear();
-                                if echo {
-                                    // The real thing echoes "A/" and a CR before answering.
-                                    out.push(b'\r');
-                                }
                                 self.write(&std::mem::take(&mut out)).await?;
                                 let last = self.last_line.clone();
                                 self.command_line(&last).await?;

@@ -29,6 +29,7 @@ pub struct Builder {
     scripts: Vec<(String, String)>,
     extra_modem: String,
     extra_top: String,
+    clock_start: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub fn builder() -> Builder {
@@ -37,6 +38,7 @@ pub fn builder() -> Builder {
         scripts: Vec::new(),
         extra_modem: String::new(),
         extra_top: String::new(),
+        clock_start: None,
     }
 }
 
@@ -52,6 +54,11 @@ impl Builder {
     /// Extra keys for the modem section (indented by the caller with 4 spaces).
     pub fn modem_extra(mut self, yaml: &str) -> Self {
         self.extra_modem = yaml.to_owned();
+        self
+    }
+    /// Start the schedules' wall clock at this time (it then runs at real speed).
+    pub fn clock_at(mut self, t: chrono::DateTime<chrono::Utc>) -> Self {
+        self.clock_start = Some(t);
         self
     }
     /// Extra top-level keys.
@@ -76,7 +83,17 @@ impl Builder {
         std::fs::write(root.join("atmate.yaml"), cfg).unwrap();
         let loaded = atmate::runtime::load::load_from(&root.join("atmate.yaml"))
             .unwrap_or_else(|d| panic!("test config invalid:\n{}", d.render()));
-        let rt = Runtime::start(loaded).await.expect("daemon starts");
+        let rt = match self.clock_start {
+            None => Runtime::start(loaded).await,
+            Some(t) => {
+                Runtime::start_with_clock(
+                    loaded,
+                    std::sync::Arc::new(atmate::schedule::TokioClock::new(t)),
+                )
+                .await
+            }
+        }
+        .expect("daemon starts");
         let mut events = rt.events();
         let sim = rt.sim("main").expect("sim modem");
         wait_for(&mut events, |e| matches!(e, Event::Startup(_))).await;
