@@ -488,7 +488,8 @@ fn command_kind(c: &str) -> String {
 // ===================================================================================
 
 struct Rig {
-    modem: ModemHandle,
+    /// Kept: dropping the last handle stops the actor.
+    _modem: ModemHandle,
     events: broadcast::Receiver<Event>,
 }
 
@@ -507,7 +508,10 @@ impl Rig {
             .await
             .context("the engine never reported link up")?;
         }
-        Ok(Rig { modem, events })
+        Ok(Rig {
+            _modem: modem,
+            events,
+        })
     }
 }
 

@@ -132,15 +132,18 @@ pub fn run(args: ConsoleArgs) -> anyhow::Result<i32> {
             }
         });
         let tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
-        let via = if link.is_direct() {
-            "the modem, opened directly"
-        } else {
-            "the daemon"
-        };
-        eprintln!(
-            "atmate console: {} via {via}. {HELP}",
-            args.modem.as_deref().unwrap_or("default modem")
-        );
+        if tty {
+            let via = if link.is_direct() {
+                "opened directly (no daemon)"
+            } else {
+                "through the daemon"
+            };
+            let which = match &args.modem {
+                Some(m) => format!("modem {m}"),
+                None => "the default modem".to_owned(),
+            };
+            eprintln!("atmate console on {which}, {via}. {HELP}");
+        }
         let mut input = stdin_lines();
         let mut history = History::default();
         prompt(tty);

@@ -243,12 +243,27 @@ impl Runtime {
         });
         let loaded = state.loaded();
         state.runner.set_rules(loaded.rules.clone());
+        // Messages archived by an earlier run (or by a CLI command that opened the
+        // modem directly) whose event never reached the rules: they go first. Read
+        // before the modems start, so nothing archived now is handed over twice.
+        let store = state.store.clone();
+        let leftovers = tokio::task::spawn_blocking(move || store.undispatched(None))
+            .await
+            .map_err(|e| FatalError::Start(e.to_string()))?
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "reading undispatched messages failed");
+                Vec::new()
+            });
+        let mut tasks = JoinSet::new();
+        tasks.spawn(dispatch(state.clone(), state.bus.subscribe()));
+        for m in leftovers {
+            tracing::info!(id = m.id, from = ?m.number, "handing a message from an earlier run to the rules");
+            let _ = state.bus.send(m.to_event());
+        }
         for m in &loaded.config.modems {
             start_modem(&state, m);
         }
         reschedule(&state);
-        let mut tasks = JoinSet::new();
-        tasks.spawn(dispatch(state.clone()));
         match control::serve(state.clone()).await {
             Ok(t) => {
                 tasks.spawn(t);
@@ -483,8 +498,7 @@ pub(crate) fn reschedule(state: &State) {
 }
 
 /// The dispatcher: every event goes to the journal, the rules and the script hooks.
-async fn dispatch(state: Arc<State>) {
-    let mut rx = state.bus.subscribe();
+async fn dispatch(state: Arc<State>, mut rx: broadcast::Receiver<Event>) {
     loop {
         let event = match rx.recv().await {
             Ok(e) => e,
@@ -516,9 +530,13 @@ async fn dispatch(state: Arc<State>) {
             });
         }
         run_hooks(&state, &event);
-        if let Event::Sms(s) = &event {
+        let dispatched_id = match &event {
+            Event::Sms(s) => Some(s.id),
+            Event::SmsUndecodable(u) => Some(u.id),
+            _ => None,
+        };
+        if let Some(id) = dispatched_id {
             let store = state.store.clone();
-            let id = s.id;
             tokio::task::spawn_blocking(move || store.mark_dispatched(id));
         }
     }

@@ -530,7 +530,7 @@ pub(crate) struct Device {
     pub stopped: bool,
 }
 
-/// Settings shared by all ports get a count bump; the named counters appear in `status`.
+/// Count one more `name`; the counters appear in `SimHandle::status`.
 pub(crate) fn bump(counters: &mut BTreeMap<&'static str, u64>, name: &'static str) {
     *counters.entry(name).or_insert(0) += 1;
 }

@@ -12,11 +12,31 @@
 //! - [`faults`]: awkward-moment URCs and slow answers.
 //! - [`inject`]: [`SimHandle`], the control side.
 //! - [`wire`]: the byte log and transcript format.
+//! - [`pty`]: [`serve_pty`], the stick on pseudo-terminals with by-id links and a fake sysfs.
+//! - [`control`]: the JSON-lines control socket (`DIR/control`) and its client.
 //!
 //! # Two faces
-//! In-process: [`spawn_in_process`] / [`SimHandle::open_port`] hand out
-//! `tokio::io::DuplexStream`s. Everything time-based runs on `tokio::time`, so tests
-//! with `tokio::time::pause()` drive USSD delays, registration and replugs instantly.
+//! - In-process: [`spawn_in_process`] / [`SimHandle::open_port`] hand out
+//!   `tokio::io::DuplexStream`s. Everything time-based runs on `tokio::time`, so tests with
+//!   `tokio::time::pause()` drive USSD delays, registration and replugs instantly.
+//! - Pseudo-terminals: [`serve_pty`] publishes `DIR/ttyUSB0..2`, udev-style by-id links, a
+//!   sysfs tree and the control socket, for gammu, minicom, socat or atmate itself on a
+//!   "serial device". `atmate sim` is this plus a command line.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), atmate::sim::SimError> {
+//! use atmate::sim::{InjectSms, SimConfig, SimHandle};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! let sim = SimHandle::spawn(SimConfig::default());
+//! let mut port = sim.open_port(1)?;
+//! port.write_all(b"AT+CSQ\r").await.ok();
+//! let mut buf = [0u8; 64];
+//! let n = port.read(&mut buf).await.unwrap_or(0);
+//! assert!(buf[..n].starts_with(b"AT+CSQ\r")); // echo is on at power-up
+//! sim.inject_sms(InjectSms::new("+491701234567", "Hello")).await?; // → +CMTI: "ME",0
+//! # Ok(()) }
+//! ```
 
 mod cmdline;
 pub mod config;
