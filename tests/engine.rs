@@ -10,6 +10,8 @@ use atmate::modem::{FnConnector, ModemConfig, ModemHandle, Opened};
 use atmate::sim::{InjectSms, SimConfig, SimHandle, UssdDcs, UssdReplySpec};
 use tokio::sync::broadcast;
 
+use crate::common::to_stick;
+
 /// A modem engine wired to an in-process simulator.
 struct Rig {
     sim: SimHandle,
@@ -101,18 +103,6 @@ async fn sms_events(
 
 fn sms(from: &str, text: &str) -> InjectSms {
     InjectSms::new(from, text)
-}
-
-/// Everything the host wrote to the stick, as text.
-async fn to_stick(sim: &SimHandle) -> String {
-    let bytes: Vec<u8> = sim
-        .wire_log()
-        .await
-        .into_iter()
-        .filter(|e| e.dir == atmate::sim::wire::Direction::ToStick)
-        .flat_map(|e| e.bytes)
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The DELIVER PDUs (hex, SMSC included) the network would send for a long text.
@@ -298,4 +288,29 @@ async fn it_survives_garbage_half_lines_and_awkward_urcs() {
     // The queue is not stuck.
     let at = r.modem.at("AT+CGMM").await.unwrap();
     assert_eq!(at.lines, vec!["MF667".to_owned()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn it_delivers_a_multipart_with_a_missing_part_after_the_timeout_marked_incomplete() {
+    let mut cfg = ModemConfig::new("main");
+    cfg.multipart_timeout = Duration::from_secs(600);
+    let mut r = rig_with(SimConfig::default(), cfg).await;
+    let text = "Part of this long message never arrives. ".repeat(8);
+    let parts = deliver_parts("+4917612345678", &text);
+    assert!(parts.len() >= 3);
+    r.sim.inject_pdu(&parts[0]).await.unwrap();
+    r.sim.inject_pdu(&parts[2]).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    assert!(
+        r.persist.messages().is_empty(),
+        "not yet: the timeout is 10 min"
+    );
+    tokio::time::sleep(Duration::from_secs(400)).await;
+    let got = sms_events(&mut r.events, 1).await;
+    assert!(got[0].incomplete, "{got:?}");
+    assert_eq!(got[0].parts as usize, parts.len());
+    assert!(got[0].text.starts_with("Part of this long message"));
+    // Delivered once, not again on the next expiry check.
+    tokio::time::sleep(Duration::from_secs(900)).await;
+    assert_eq!(r.persist.messages().len(), 1);
 }

@@ -218,32 +218,23 @@ async fn it_finds_the_stick_again_under_a_new_name_while_sms_keep_arriving() {
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
 
-    let Event::Link(down) = wait_for(&mut events, limit, |e| matches!(e, Event::Link(_))).await
-    else {
-        unreachable!()
-    };
-    assert_eq!(down.state, LinkState::Down, "{down:?}");
-    assert!(down.reason.is_some());
-    let Event::Link(back) = wait_for(&mut events, limit, |e| matches!(e, Event::Link(_))).await
-    else {
-        unreachable!()
-    };
-    assert_eq!(back.state, LinkState::Up, "down, then up: {back:?}");
-    let again = pty.tty(1).unwrap();
-    assert!(
-        again.ends_with("ttyUSB4"),
-        "re-enumerated as the next numbers: {again:?}"
-    );
-    assert_eq!(back.device.as_deref(), Some(again.to_str().unwrap()));
-    assert!(back.downtime_ms.is_some(), "{back:?}");
-
-    // Every message exactly once.
+    // Every message exactly once, and the link events in order.
     let mut seen = std::collections::BTreeSet::new();
-    while seen.len() < total {
-        if let Event::Sms(s) = wait_for(&mut events, limit, |e| matches!(e, Event::Sms(_))).await {
-            assert!(seen.insert(s.text.clone()), "{} delivered twice", s.text);
+    let mut links = Vec::new();
+    while seen.len() < total || links.len() < 2 {
+        match wait_for(&mut events, limit, |e| matches!(e, Event::Sms(_) | Event::Link(_))).await {
+            Event::Sms(s) => assert!(seen.insert(s.text.clone()), "{} delivered twice", s.text),
+            Event::Link(l) => links.push(l),
+            _ => unreachable!(),
         }
     }
+    let states: Vec<LinkState> = links.iter().map(|l| l.state).collect();
+    assert_eq!(states, [LinkState::Down, LinkState::Up], "{links:?}");
+    assert!(links[0].reason.is_some());
+    let again = pty.tty(1).unwrap();
+    assert!(again.ends_with("ttyUSB4"), "re-enumerated as the next numbers: {again:?}");
+    assert_eq!(links[1].device.as_deref(), Some(again.to_str().unwrap()));
+    assert!(links[1].downtime_ms.is_some(), "{:?}", links[1]);
     assert_eq!(persist.messages().len(), total);
     assert_eq!(modem.status().link, "up");
     assert!(drain(&mut events)

@@ -197,19 +197,23 @@ pub fn write_atomically(path: &Path, text: &str) {
 impl Daemon {
     /// Everything the daemon wrote to the stick, as text.
     pub async fn wire_to_stick(&self) -> String {
-        let bytes: Vec<u8> = self
-            .sim
-            .wire_log()
-            .await
-            .into_iter()
-            .filter(|e| e.dir == atmate::sim::wire::Direction::ToStick)
-            .flat_map(|e| e.bytes)
-            .collect();
-        String::from_utf8_lossy(&bytes).into_owned()
+        to_stick(&self.sim).await
     }
 
     /// Messages the stick sent, joined from their parts.
     pub async fn sent(&self) -> Vec<atmate::sim::SentMessage> {
         self.sim.sent_messages().await
     }
+}
+
+/// Everything the host wrote to the simulated stick, as text.
+pub async fn to_stick(sim: &SimHandle) -> String {
+    let bytes: Vec<u8> = sim
+        .wire_log()
+        .await
+        .into_iter()
+        .filter(|e| e.dir == atmate::sim::wire::Direction::ToStick)
+        .flat_map(|e| e.bytes)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
