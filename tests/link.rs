@@ -409,48 +409,23 @@ async fn a_port_that_reads_eof_at_once_does_not_spin() {
     assert_eq!(modem.status().link, "down");
 }
 
-/// An unplug in the middle of a command: the command in flight and the requests
-/// queued behind it fail at once with "disconnected" (not a timeout, not a hang); SMS
-/// that were on the SIM or arrived meanwhile are swept after the replug and archived
-/// once; rules see `down` then `up`.
+/// An unplug with messages on the SIM and more arriving while the stick is gone:
+/// requests meanwhile fail at once with "disconnected" and the reason; after the
+/// replug a fresh init runs, every store is swept, rules see `down` then `up` (with
+/// the downtime) and every SMS is archived exactly once.
 #[tokio::test(start_paused = true)]
-async fn an_unplug_fails_what_waits_and_loses_no_sms() {
+async fn an_unplug_loses_no_sms_and_refuses_requests_clearly() {
     let mut r = rig(SimHandle::spawn(SimConfig::default()), quick("main")).await;
-    r.sim
-        .slow_answers(Some("AT+CGMM"), Duration::from_secs(3600), Some(1))
-        .await;
-    let m = r.modem.clone();
-    let in_flight = tokio::spawn(async move { m.at("AT+CGMM").await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let (m1, m2) = (r.modem.clone(), r.modem.clone());
-    let queued_signal = tokio::spawn(async move { m1.signal().await });
-    let queued_ussd = tokio::spawn(async move { m2.ussd("*100#").await });
     for i in 0..3 {
         r.sim
             .inject_sms(InjectSms::new("+4917600000002", format!("before {i}")))
             .await
             .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
     r.sim.unplug(None).await;
-
-    let e = in_flight.await.unwrap().unwrap_err();
-    assert!(
-        matches!(e, ModemError::Disconnected { .. }),
-        "in flight: {e:?}"
-    );
-    let e = queued_signal.await.unwrap().unwrap_err();
-    assert!(
-        matches!(e, ModemError::Disconnected { .. }),
-        "queued: {e:?}"
-    );
-    let e = queued_ussd.await.unwrap().unwrap_err();
-    assert!(
-        matches!(e, ModemError::Disconnected { .. }),
-        "queued USSD: {e:?}"
-    );
+    let e = r.modem.signal().await.unwrap_err();
+    assert!(matches!(e, ModemError::Disconnected { .. }), "{e:?}");
     assert!(e.to_string().contains("disconnected"), "{e}");
-
     wait_for(&mut r.events, HOURS, |e| is_link(e, LinkState::Down)).await;
     let st = r.modem.status();
     assert_eq!(st.link, "down");
@@ -464,34 +439,67 @@ async fn an_unplug_fails_what_waits_and_loses_no_sms() {
     }
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert!(!r.modem.is_up());
+    let e = r.modem.ussd("*100#").await.unwrap_err();
+    assert!(matches!(e, ModemError::Disconnected { .. }), "{e:?}");
     r.sim.replug().await;
-    let Event::Link(up) = wait_for(&mut r.events, HOURS, |e| is_link(e, LinkState::Up)).await
-    else {
-        unreachable!()
-    };
-    assert!(up.downtime_ms.unwrap() >= 30_000, "{up:?}");
-    r.modem.wait_until_up(Duration::from_secs(1)).await.unwrap();
+    r.modem.wait_until_up(HOURS).await.unwrap();
 
     let mut texts = std::collections::BTreeSet::new();
-    while texts.len() < 6 {
-        if let Event::Sms(s) = wait_for(&mut r.events, HOURS, |e| matches!(e, Event::Sms(_))).await
-        {
-            assert!(texts.insert(s.text.clone()), "twice: {}", s.text);
+    let mut links = Vec::new();
+    while texts.len() < 6 || links.len() < 1 {
+        match wait_for(&mut r.events, HOURS, |e| matches!(e, Event::Sms(_) | Event::Link(_))).await {
+            Event::Sms(s) => assert!(texts.insert(s.text.clone()), "twice: {}", s.text),
+            Event::Link(l) => links.push(l),
+            _ => unreachable!(),
         }
     }
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(links[0].state, LinkState::Up);
+    assert!(links[0].downtime_ms.unwrap() >= 30_000, "{links:?}");
     tokio::time::sleep(Duration::from_secs(600)).await;
     assert_eq!(r.persist.messages().len(), 6);
     let later = drain(&mut r.events);
-    assert!(
-        later
-            .iter()
-            .all(|e| !matches!(e, Event::Link(_) | Event::Sms(_))),
-        "{later:?}"
-    );
-    // A fresh init ran on the new connection (the stick forgot CNMI).
+    assert!(later.iter().all(|e| !matches!(e, Event::Link(_) | Event::Sms(_))), "{later:?}");
+    // A fresh init ran on the new connection (the stick forgot CNMI on re-enumeration).
     let to = wire(&r.sim, Direction::ToStick).await;
     assert_eq!(to.matches("AT+CNMI=3,1,0,2,0").count(), 2, "{to}");
     assert!(r.attempts.load(Ordering::SeqCst) >= 2);
+}
+
+/// The if02 quirk in-process, with requests queued behind the USSD: the USSD waiting
+/// for its reply, the command in flight when the port closed and the one still queued
+/// all fail with "disconnected" (none hangs, none times out); the stick comes back by
+/// itself and the engine with it.
+#[tokio::test(start_paused = true)]
+async fn what_waits_behind_a_ussd_on_if02_fails_clearly() {
+    let sim = SimHandle::spawn(SimConfig {
+        replug_delay: Duration::from_secs(5),
+        ..SimConfig::default()
+    });
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let mut cfg = quick("main");
+    cfg.ussd_timeout = Duration::from_secs(3600);
+    cfg.command_timeout = Duration::from_secs(3600);
+    let modem = ModemHandle::spawn(cfg, sim_connector(&sim, 2, attempts), Arc::new(MemoryPersist::new()));
+    let mut events = modem.events();
+    wait_for(&mut events, HOURS, |e| is_link(e, LinkState::Up)).await;
+    let (m1, m2, m3) = (modem.clone(), modem.clone(), modem.clone());
+    let ussd = tokio::spawn(async move { m1.ussd("*100#").await });
+    tokio::task::yield_now().await;
+    let signal = tokio::spawn(async move { m2.signal().await });
+    tokio::task::yield_now().await;
+    let at = tokio::spawn(async move { m3.at("AT+CGMM").await });
+    for (what, r) in [
+        ("ussd", ussd.await.unwrap().map(|_| ())),
+        ("signal", signal.await.unwrap().map(|_| ())),
+        ("at", at.await.unwrap().map(|_| ())),
+    ] {
+        let e = r.expect_err(what);
+        assert!(matches!(e, ModemError::Disconnected { .. }), "{what}: {e:?}");
+    }
+    wait_for(&mut events, HOURS, |e| is_link(e, LinkState::Down)).await;
+    wait_for(&mut events, HOURS, |e| is_link(e, LinkState::Up)).await;
+    assert_eq!(modem.at("AT+CGMM").await.unwrap().lines, ["MF667"]);
 }
 
 // ----- the network -----------------------------------------------------------------

@@ -22,3 +22,5 @@ mod pdu_cli;
 mod readme;
 /// The simulator on its own: the wire, faults, the control socket, `atmate sim`.
 mod sim;
+/// Crashes: `kill -9` of the real daemon while SMS arrive; sends cut off and completed.
+mod crash;

@@ -287,11 +287,15 @@ async fn flush_stale_input(a: &mut Actor) {
 }
 
 async fn conn_flush(conn: &mut super::actor::Conn) {
+    // Until the line is quiet for 50 ms, but never longer than 300 ms in all: a stick
+    // that chatters without pause (+CMTI for a stream of SMS, a +ZUSIMR flood) must
+    // not hold init back. What is dropped here is found again by the sweep.
     let mut buf = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
     loop {
-        match tokio::time::timeout(Duration::from_millis(50), conn.port_mut().read(&mut buf)).await
-        {
-            Ok(Ok(n)) if n > 0 => continue,
+        let quiet = tokio::time::Instant::now() + Duration::from_millis(50);
+        match tokio::time::timeout_at(quiet.min(deadline), conn.port_mut().read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 && tokio::time::Instant::now() < deadline => continue,
             _ => break,
         }
     }
