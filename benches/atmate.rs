@@ -1563,7 +1563,12 @@ async fn bench_idle(
     while got < n {
         let e = tokio::time::timeout_at(until, sub.next_event())
             .await
-            .context("the daemon did not report every SMS")??
+            .map_err(|_| {
+                anyhow!(
+                    "the daemon reported {got} of {n} SMS within 120 s; log:\n{}",
+                    tail(&setup.daemon_log, 40)
+                )
+            })??
             .ok_or_else(|| anyhow!("the daemon closed its event stream"))?;
         if e["kind"] == "sms" {
             got += 1;

@@ -113,9 +113,12 @@ fn archived(db: &Path) -> BTreeMap<String, usize> {
 }
 
 fn text_of(i: usize) -> String {
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         // A long one: arrives as 2 concatenated parts.
-        format!("long {i:03} {}", "the quick brown fox jumps over the lazy dog ".repeat(5))
+        format!(
+            "long {i:03} {}",
+            "the quick brown fox jumps over the lazy dog ".repeat(5)
+        )
     } else {
         format!("sms {i:03}")
     }
@@ -333,14 +336,24 @@ async fn a_send_cut_by_a_write_error_is_completed_after_the_reconnect() {
     cfg.reconnect_min = Duration::from_millis(250);
     let modem = ModemHandle::spawn(cfg, connector, persist.clone());
     let mut events = modem.events();
-    wait_for(&mut events, |e| matches!(e, Event::Link(l) if l.state == LinkState::Up)).await;
+    wait_for(
+        &mut events,
+        |e| matches!(e, Event::Link(l) if l.state == LinkState::Up),
+    )
+    .await;
 
     let err = modem.send_sms("+4917612345678", LONG).await.unwrap_err();
     assert!(matches!(err, ModemError::Disconnected { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("stays in the outbox") && msg.contains("1 of 3"), "{msg}");
-    let Event::Link(down) =
-        wait_for(&mut events, |e| matches!(e, Event::Link(l) if l.state == LinkState::Down)).await
+    assert!(
+        msg.contains("stays in the outbox") && msg.contains("1 of 3"),
+        "{msg}"
+    );
+    let Event::Link(down) = wait_for(
+        &mut events,
+        |e| matches!(e, Event::Link(l) if l.state == LinkState::Down),
+    )
+    .await
     else {
         unreachable!()
     };
@@ -354,7 +367,10 @@ async fn a_send_cut_by_a_write_error_is_completed_after_the_reconnect() {
     let parts = sim.sent().await;
     assert_eq!(parts.len(), 3, "{parts:?}");
     let refs: Vec<u16> = parts.iter().map(|p| p.part.unwrap().reference).collect();
-    assert!(refs.iter().all(|r| *r == refs[0]), "one reference: {refs:?}");
+    assert!(
+        refs.iter().all(|r| *r == refs[0]),
+        "one reference: {refs:?}"
+    );
     let messages = sim.sent_messages().await;
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].text, LONG);

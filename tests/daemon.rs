@@ -120,7 +120,8 @@ fn on_sms(sms) {
 async fn it_reloads_rules_good_broken_good() {
     let d = builder().rules(PING).start().await;
     d.write_rules(&PING.replace("pong", "PONG2"));
-    d.assert_reloaded().await;
+    let summary = d.assert_reloaded().await;
+    assert!(summary.contains("changed ping"), "{summary}");
     d.inject_sms(ALLOWED, "ping").await;
     d.expect_sent_sms(ALLOWED, |t| t.starts_with("PONG2")).await;
     // Broken: reported with its line, the previous version keeps working.
@@ -267,4 +268,22 @@ fn every_shipped_config_rule_and_script_passes_check() {
     let (code, report) = atmate::runtime::check(Some(&cfg));
     assert_eq!(code, 0, "{report}");
     assert!(report.contains("ok"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_picks_up_a_saved_rule_file_by_itself() {
+    // No manual reload: the directory watcher sees the editor's save (temp file +
+    // rename) and swaps the rules.
+    let d = builder().rules(PING).start().await;
+    d.write_rules(&PING.replace("pong", "WATCHED"));
+    // (Texts alternate: the same text in the same second is a network duplicate.)
+    for text in ["ping", "PING", "Ping", "pInG"].iter().cycle().take(40) {
+        d.inject_sms(ALLOWED, text).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if d.sent().await.iter().any(|s| s.text.starts_with("WATCHED")) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await;
+    }
+    panic!("the saved rule never went live");
 }

@@ -173,7 +173,10 @@ impl Logs {
 /// that arrived while it was gone and half a URC line that was cut off by the drop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn it_finds_the_stick_again_under_a_new_name_while_sms_keep_arriving() {
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let pty = serve_pty(dir.path(), SimConfig::default()).await.unwrap();
     let sim = pty.handle().clone();
@@ -222,7 +225,11 @@ async fn it_finds_the_stick_again_under_a_new_name_while_sms_keep_arriving() {
     let mut seen = std::collections::BTreeSet::new();
     let mut links = Vec::new();
     while seen.len() < total || links.len() < 2 {
-        match wait_for(&mut events, limit, |e| matches!(e, Event::Sms(_) | Event::Link(_))).await {
+        match wait_for(&mut events, limit, |e| {
+            matches!(e, Event::Sms(_) | Event::Link(_))
+        })
+        .await
+        {
             Event::Sms(s) => assert!(seen.insert(s.text.clone()), "{} delivered twice", s.text),
             Event::Link(l) => links.push(l),
             _ => unreachable!(),
@@ -232,7 +239,10 @@ async fn it_finds_the_stick_again_under_a_new_name_while_sms_keep_arriving() {
     assert_eq!(states, [LinkState::Down, LinkState::Up], "{links:?}");
     assert!(links[0].reason.is_some());
     let again = pty.tty(1).unwrap();
-    assert!(again.ends_with("ttyUSB4"), "re-enumerated as the next numbers: {again:?}");
+    assert!(
+        again.ends_with("ttyUSB4"),
+        "re-enumerated as the next numbers: {again:?}"
+    );
     assert_eq!(links[1].device.as_deref(), Some(again.to_str().unwrap()));
     assert!(links[1].downtime_ms.is_some(), "{:?}", links[1]);
     assert_eq!(persist.messages().len(), total);
@@ -446,8 +456,12 @@ async fn an_unplug_loses_no_sms_and_refuses_requests_clearly() {
 
     let mut texts = std::collections::BTreeSet::new();
     let mut links = Vec::new();
-    while texts.len() < 6 || links.len() < 1 {
-        match wait_for(&mut r.events, HOURS, |e| matches!(e, Event::Sms(_) | Event::Link(_))).await {
+    while texts.len() < 6 || links.is_empty() {
+        match wait_for(&mut r.events, HOURS, |e| {
+            matches!(e, Event::Sms(_) | Event::Link(_))
+        })
+        .await
+        {
             Event::Sms(s) => assert!(texts.insert(s.text.clone()), "twice: {}", s.text),
             Event::Link(l) => links.push(l),
             _ => unreachable!(),
@@ -459,7 +473,12 @@ async fn an_unplug_loses_no_sms_and_refuses_requests_clearly() {
     tokio::time::sleep(Duration::from_secs(600)).await;
     assert_eq!(r.persist.messages().len(), 6);
     let later = drain(&mut r.events);
-    assert!(later.iter().all(|e| !matches!(e, Event::Link(_) | Event::Sms(_))), "{later:?}");
+    assert!(
+        later
+            .iter()
+            .all(|e| !matches!(e, Event::Link(_) | Event::Sms(_))),
+        "{later:?}"
+    );
     // A fresh init ran on the new connection (the stick forgot CNMI on re-enumeration).
     let to = wire(&r.sim, Direction::ToStick).await;
     assert_eq!(to.matches("AT+CNMI=3,1,0,2,0").count(), 2, "{to}");
@@ -480,7 +499,11 @@ async fn what_waits_behind_a_ussd_on_if02_fails_clearly() {
     let mut cfg = quick("main");
     cfg.ussd_timeout = Duration::from_secs(3600);
     cfg.command_timeout = Duration::from_secs(3600);
-    let modem = ModemHandle::spawn(cfg, sim_connector(&sim, 2, attempts), Arc::new(MemoryPersist::new()));
+    let modem = ModemHandle::spawn(
+        cfg,
+        sim_connector(&sim, 2, attempts),
+        Arc::new(MemoryPersist::new()),
+    );
     let mut events = modem.events();
     wait_for(&mut events, HOURS, |e| is_link(e, LinkState::Up)).await;
     let (m1, m2, m3) = (modem.clone(), modem.clone(), modem.clone());
@@ -495,7 +518,10 @@ async fn what_waits_behind_a_ussd_on_if02_fails_clearly() {
         ("at", at.await.unwrap().map(|_| ())),
     ] {
         let e = r.expect_err(what);
-        assert!(matches!(e, ModemError::Disconnected { .. }), "{what}: {e:?}");
+        assert!(
+            matches!(e, ModemError::Disconnected { .. }),
+            "{what}: {e:?}"
+        );
     }
     wait_for(&mut events, HOURS, |e| is_link(e, LinkState::Down)).await;
     wait_for(&mut events, HOURS, |e| is_link(e, LinkState::Up)).await;

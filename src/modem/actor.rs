@@ -1270,7 +1270,7 @@ impl Actor {
             tracing::debug!(modem = %self.cfg.name, error = %e, "signal probe failed");
         }
         let full = full || std::mem::take(&mut self.probe_full_next);
-        if full || self.probes % 4 == 0 || self.network != NetworkState::Registered {
+        if full || self.probes.is_multiple_of(4) || self.network != NetworkState::Registered {
             if let Ok(r) = self.exec("AT+CREG?", None).await {
                 if let Some((stat, lac, ci)) = r.lines.iter().find_map(|l| wire::parse_creg(l)) {
                     let op = if matches!(

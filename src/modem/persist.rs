@@ -166,6 +166,10 @@ pub trait Persist: Send + Sync {
     }
 }
 
+/// One outbox entry of [`MemoryPersist::outbox`]: (id, recipient, state, sent parts
+/// as (seq, TP-MR)).
+pub type OutboxRow = (i64, String, String, Vec<(u8, u8)>);
+
 /// An in-memory `Persist` for tests and for running without a store.
 /// Deduplicates like the real store: (sender, SCTS, PDU) for singles,
 /// (sender, reference, total, seq) for parts.
@@ -226,7 +230,7 @@ impl MemoryPersist {
     }
 
     /// Outbox states, as (id, to, state, sent parts).
-    pub fn outbox(&self) -> Vec<(i64, String, String, Vec<(u8, u8)>)> {
+    pub fn outbox(&self) -> Vec<OutboxRow> {
         self.lock()
             .outbox
             .iter()

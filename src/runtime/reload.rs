@@ -47,19 +47,36 @@ pub(crate) async fn reload(state: &Arc<State>) -> Result<String, String> {
     let (before, after) = (names(&old.rules), names(&loaded.rules));
     let added: Vec<&String> = after.difference(&before).collect();
     let removed: Vec<&String> = before.difference(&after).collect();
+    // A rule changed when anything but its place in the file differs.
+    let fingerprint = |r: &crate::rules::Rule| {
+        let mut r = r.clone();
+        r.place.line = 0;
+        r.place.col = 0;
+        format!("{r:?}")
+    };
+    let changed: Vec<&String> = after
+        .intersection(&before)
+        .filter(|n| match (old.rules.get(n), loaded.rules.get(n)) {
+            (Some(a), Some(b)) => fingerprint(a) != fingerprint(b),
+            _ => false,
+        })
+        .collect();
+    let list = |what: &str, v: &[&String]| {
+        if v.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {what} {}",
+                v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+            )
+        }
+    };
     summary.push(format!(
-        "{} rule(s) loaded{}{}",
+        "{} rule(s) loaded{}{}{}",
         after.len(),
-        if added.is_empty() {
-            String::new()
-        } else {
-            format!(", added {added:?}")
-        },
-        if removed.is_empty() {
-            String::new()
-        } else {
-            format!(", removed {removed:?}")
-        },
+        list("added", &added),
+        list("removed", &removed),
+        list("changed", &changed),
     ));
     let old_files: Vec<PathBuf> = old
         .scripts
