@@ -1544,6 +1544,9 @@ async fn bench_idle(
     .await?;
     let mut ctl_b = SimCtl::connect(&setup.sim_b.join("control")).await?;
     let mut n = 0;
+    // Distinct service-centre time stamps: two "ping"s from one sender in the same
+    // second are the same PDU, which the engine rightly drops as a duplicate.
+    let base = chrono::Utc::now() - chrono::Duration::seconds(60);
     for i in 0..40 {
         let (from, text) = match i % 8 {
             0 => (ALLOWED, "ping".to_owned()),
@@ -1554,7 +1557,12 @@ async fn bench_idle(
             ),
         };
         ctl_b
-            .call(serde_json::json!({"cmd": "inject_sms", "from": from, "text": text}))
+            .call(serde_json::json!({
+                "cmd": "inject_sms",
+                "from": from,
+                "text": text,
+                "timestamp": (base + chrono::Duration::seconds(i)).to_rfc3339(),
+            }))
             .await?;
         n += 1;
     }

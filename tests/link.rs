@@ -419,6 +419,55 @@ async fn a_port_that_reads_eof_at_once_does_not_spin() {
     assert_eq!(modem.status().link, "down");
 }
 
+/// A stick that drops off right after every init (a flaky hub) is not reopened in a
+/// tight loop: short-lived connections make the engine wait longer each time, up to
+/// `reconnect_max`. Once the stick behaves, the link stays up.
+#[tokio::test(start_paused = true)]
+async fn a_flapping_stick_is_not_reopened_in_a_tight_loop() {
+    let sim = SimHandle::spawn(SimConfig::default());
+    let mut cfg = ModemConfig::new("main");
+    cfg.reconnect_min = Duration::from_millis(250);
+    cfg.reconnect_max = Duration::from_secs(30);
+    let mut r = rig(sim, cfg).await;
+    let flapper = {
+        let (sim, mut rx) = (r.sim.clone(), r.modem.events());
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(Event::Link(l)) if l.state == LinkState::Up => {
+                        sim.unplug(Some(Duration::ZERO)).await
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return,
+                }
+            }
+        })
+    };
+    r.sim.unplug(Some(Duration::ZERO)).await;
+    tokio::time::sleep(Duration::from_secs(1800)).await;
+    flapper.abort();
+    let ups = drain(&mut r.events)
+        .iter()
+        .filter(|e| is_link(e, LinkState::Up))
+        .count();
+    // 0.25 + 0.5 + … + 16 s, then one every 30 s (plus init time): about 60 in 30 min.
+    assert!(
+        (40..=70).contains(&ups),
+        "reopened {ups} times in 30 minutes"
+    );
+    // Let a drop that was already under way settle.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    r.modem.wait_until_up(HOURS).await.unwrap();
+    drain(&mut r.events);
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let after: Vec<Event> = drain(&mut r.events)
+        .into_iter()
+        .filter(|e| matches!(e, Event::Link(_)))
+        .collect();
+    assert!(after.is_empty(), "{after:?}");
+    assert_eq!(r.modem.status().link, "up");
+}
+
 /// An unplug with messages on the SIM and more arriving while the stick is gone:
 /// requests meanwhile fail at once with "disconnected" and the reason; after the
 /// replug a fresh init runs, every store is swept, rules see `down` then `up` (with
@@ -569,6 +618,28 @@ async fn network_loss_brings_the_automatic_zoprt_and_registration_returns() {
     assert_eq!(r.modem.status().network, NetworkState::Registered);
 }
 
+/// Some firmware sends no `+CREG` URC; `+ZPASR: "No Service"` is then the only hint.
+/// The engine asks (`AT+CREG?`) at once instead of waiting for the next probe.
+#[tokio::test(start_paused = true)]
+async fn a_zpasr_no_service_hint_is_checked_at_once() {
+    let mut cfg = quick("main");
+    cfg.probe_interval = Duration::from_secs(3600);
+    let mut r = rig(SimHandle::spawn(SimConfig::default()), cfg).await;
+    r.modem.at("AT+CREG=0").await.unwrap();
+    r.sim.network_lost().await;
+    // Deterministic in paused time: the next probe is an hour away.
+    let lost = tokio::time::timeout(
+        Duration::from_secs(60),
+        wait_for(&mut r.events, HOURS, |e| matches!(e, Event::Network(_))),
+    )
+    .await
+    .expect("the hint is checked before the hourly probe");
+    assert!(matches!(lost, Event::Network(n) if n.state == NetworkState::Lost));
+    assert!(wire(&r.sim, Direction::FromStick)
+        .await
+        .contains("+ZPASR: \"No Service\""));
+}
+
 /// Recovery is capped (no storm while the network is simply gone), resumes when
 /// switched back on, and `set_recovery(false)` silences it. A rule's own
 /// `AT+ZOPRT=5` postpones the automatic one.
@@ -595,6 +666,7 @@ async fn recovery_is_capped_switchable_and_yields_to_rules() {
     assert!(!r.modem.status().recovery_enabled);
 
     r.modem.set_recovery(true).await;
+    let on = tokio::time::Instant::now();
     // A rule does its own thing first: the automatic step waits.
     tokio::time::sleep(Duration::from_secs(10)).await;
     r.modem.at("AT+ZOPRT=5").await.unwrap();
@@ -608,6 +680,12 @@ async fn recovery_is_capped_switchable_and_yields_to_rules() {
             Err(_) => break,
         }
     }
+    // Due 20 s after switching on, postponed by a backoff step by the rule's command.
+    assert!(
+        steps[0].0 - on >= Duration::from_secs(30),
+        "{:?}",
+        steps[0].0 - on
+    );
     let names: Vec<&str> = steps.iter().map(|(_, s)| s.step.as_str()).collect();
     assert_eq!(
         names,
@@ -627,6 +705,56 @@ async fn recovery_is_capped_switchable_and_yields_to_rules() {
         |e| matches!(e, Event::Network(n) if n.state == NetworkState::Registered),
     )
     .await;
+}
+
+/// Once the AT steps are used up, the configured program is the escalation (a USB
+/// power cycle, say): run without a shell, with the modem's name in the environment,
+/// one `recovery` event per run with its outcome, capped like the AT steps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recovery_program_is_the_last_escalation() {
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("ran");
+    let mut cfg = ModemConfig::new("main");
+    cfg.recovery.steps = vec!["AT+ZOPRT=5".into()];
+    cfg.recovery.backoff = Duration::from_millis(20);
+    cfg.recovery.max_attempts = 3;
+    cfg.recovery_command = Some(vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        format!("echo \"$ATMATE_MODEM\" >> '{}'; exit 3", file.display()),
+    ]);
+    let mut r = rig(SimHandle::spawn(SimConfig::default()), cfg).await;
+    r.sim.network_lost().await;
+    let mut steps = Vec::new();
+    while steps.len() < 3 {
+        if let Event::Recovery(s) = wait_for(&mut r.events, Duration::from_secs(60), |e| {
+            matches!(e, Event::Recovery(_))
+        })
+        .await
+        {
+            steps.push(s);
+        }
+    }
+    assert_eq!(steps[0].step, "AT+ZOPRT=5");
+    assert!(
+        steps[1].step.starts_with("run: /bin/sh -c"),
+        "{:?}",
+        steps[1]
+    );
+    assert_eq!(steps[1].step, steps[2].step);
+    assert!(
+        steps[1].result.contains("failed") && steps[1].result.contains('3'),
+        "{:?}",
+        steps[1]
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "main\nmain\n");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        drain(&mut r.events)
+            .iter()
+            .all(|e| !matches!(e, Event::Recovery(_))),
+        "capped at 3"
+    );
 }
 
 // ----- the SIM ---------------------------------------------------------------------

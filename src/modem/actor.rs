@@ -31,6 +31,9 @@ use crate::event::{
 /// retry) is given up as failed.
 pub(crate) const MAX_SEND_ROUNDS: u32 = 5;
 
+/// A connection that ends sooner than this after `link: up` counts as a flap.
+const FLAP_WINDOW: Duration = Duration::from_secs(60);
+
 /// ESC: aborts a `> ` prompt (27.005 §3.5.1); gammu sends it blind at init.
 const ESC: u8 = 0x1b;
 /// Ctrl-Z: ends a PDU / text body.
@@ -105,6 +108,10 @@ pub(crate) struct Actor {
     /// The next probe reads registration too (a `+ZPASR` hinted at a change).
     probe_full_next: bool,
     next_outbox_retry: Instant,
+    /// When the link last came up (to spot a link that drops right after every init).
+    up_since: Option<Instant>,
+    /// The wait before reopening after a short-lived connection (doubles, capped).
+    flap_backoff: Duration,
 }
 
 /// One step of automatic network recovery.
@@ -180,6 +187,7 @@ impl Actor {
     ) -> Actor {
         let now = Instant::now();
         let recovery_enabled = cfg.recovery.enabled;
+        let cfg_reconnect_min = cfg.reconnect_min;
         // A per-process start value, so references differ across restarts.
         let concat_ref = (std::process::id() as u16).wrapping_mul(31);
         Actor {
@@ -217,6 +225,8 @@ impl Actor {
             sim_gone: false,
             probe_full_next: false,
             next_outbox_retry: now,
+            up_since: None,
+            flap_backoff: cfg_reconnect_min,
         }
     }
 
@@ -274,6 +284,21 @@ impl Actor {
     async fn connect_loop(&mut self, first: bool) -> bool {
         let mut backoff = self.cfg.reconnect_min;
         let mut last_logged: Option<String> = None;
+        // A stick that drops again right after every init (a flaky hub, a dying
+        // stick) would otherwise be reopened at once, every time: after a short-lived
+        // connection, wait first, longer each time, until one lasts.
+        match self.up_since.take() {
+            Some(t) if t.elapsed() < FLAP_WINDOW => {
+                let wait = self.flap_backoff;
+                self.flap_backoff = (wait * 2).min(self.cfg.reconnect_max);
+                tracing::debug!(modem = %self.cfg.name, ?wait, "the link was up only briefly; waiting before reopening");
+                if !self.wait_refusing(wait).await {
+                    return false;
+                }
+            }
+            Some(_) => self.flap_backoff = self.cfg.reconnect_min,
+            None => {}
+        }
         loop {
             self.sim_gone = false;
             let failure = match self.connector.connect().await {
@@ -316,22 +341,29 @@ impl Actor {
                 tracing::debug!(modem = %self.cfg.name, error = %failure, retry_in = ?backoff, "modem still not available");
             }
             self.announce_down(&failure);
-            // Wait, answering requests meanwhile.
-            let until = Instant::now() + backoff;
-            loop {
-                tokio::select! {
-                    req = self.requests.recv() => match req {
-                        None => return false,
-                        Some(Request::Reconnect) => break,
-                        Some(r @ Request::SetRecovery { .. }) => {
-                            self.handle_request(r).await;
-                        }
-                        Some(r) => self.refuse(r),
-                    },
-                    _ = tokio::time::sleep_until(until) => break,
-                }
+            if !self.wait_refusing(backoff).await {
+                return false;
             }
             backoff = (backoff * 2).min(self.cfg.reconnect_max);
+        }
+    }
+
+    /// Wait `d` while the port is down, answering requests with the reason (a
+    /// `reconnect` request ends the wait early). Returns false on shutdown.
+    async fn wait_refusing(&mut self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        loop {
+            tokio::select! {
+                req = self.requests.recv() => match req {
+                    None => return false,
+                    Some(Request::Reconnect) => return true,
+                    Some(r @ Request::SetRecovery { .. }) => {
+                        self.handle_request(r).await;
+                    }
+                    Some(r) => self.refuse(r),
+                },
+                _ = tokio::time::sleep_until(until) => return true,
+            }
         }
     }
 
@@ -345,6 +377,7 @@ impl Actor {
             s.since = Some(Utc::now().to_rfc3339());
         });
         self.announced = Some(LinkState::Up);
+        self.up_since = Some(Instant::now());
         self.up_tx.send_replace(true);
         match downtime {
             Some(d) => tracing::info!(modem = %self.cfg.name, %device, downtime = ?d, "link up"),
@@ -461,6 +494,8 @@ impl Actor {
         self.next_probe = now + self.cfg.probe_interval;
         self.next_storage_check = now + self.cfg.storage_check_interval;
         self.jobs.push_back(Job::Sweep);
+        // Fills `status.storage` at once (and drains anything the sweep could not).
+        self.jobs.push_back(Job::StorageCheck);
         self.drain_background().await;
         self.resume_outbox().await;
         self.next_outbox_retry = Instant::now() + self.cfg.outbox_retry_interval;
@@ -566,7 +601,7 @@ impl Actor {
             match item {
                 Item::Urc(u) => self.urcs.push_back(u),
                 Item::Line(l) => {
-                    tracing::debug!(modem = %self.cfg.name, line = %l, "unsolicited line ignored")
+                    tracing::debug!(modem = %self.cfg.name, line = %wire::mask_secrets(&l), "unsolicited line ignored")
                 }
                 Item::Final(f) => {
                     tracing::debug!(modem = %self.cfg.name, result = %f.text, "stray final result ignored")
@@ -713,7 +748,11 @@ impl Actor {
                 }
                 self.set_status(|s| s.recovery_enabled = enabled);
             }
-            Request::Reconnect => self.link_down("reconnect requested"),
+            Request::Reconnect => {
+                // Asked for, not a flap: reopen at once.
+                self.up_since = None;
+                self.link_down("reconnect requested");
+            }
         }
         true
     }
@@ -931,7 +970,7 @@ impl Actor {
                 call_type: None,
             })),
             Urc::Other(line) => {
-                tracing::debug!(modem = %self.cfg.name, %line, "URC ignored");
+                tracing::debug!(modem = %self.cfg.name, line = %wire::mask_secrets(&line), "URC ignored");
             }
         }
     }

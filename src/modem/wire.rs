@@ -229,7 +229,8 @@ pub(crate) fn normalise_command(cmd: &str) -> Result<String, ModemError> {
     }
     if !c.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("AT")) {
         return Err(ModemError::Invalid(format!(
-            "`{c}` is not an AT command (it must start with AT)"
+            "`{}` is not an AT command (it must start with AT)",
+            mask_secrets(c)
         )));
     }
     if c.chars().any(|ch| ch.is_control()) {

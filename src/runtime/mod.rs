@@ -145,6 +145,8 @@ fn modem_config(m: &crate::config::ModemSection) -> ModemConfig {
     c.probe_interval = m.health.probe_interval;
     c.storage_check_interval = m.health.storage_check;
     c.multipart_timeout = m.multipart_timeout;
+    c.data_interface = m.data_interface.clone();
+    c.recovery_command = m.recovery.command.clone();
     c.reconnect_min = m.reconnect.min;
     c.reconnect_max = m.reconnect.max;
     c.recovery = crate::modem::RecoveryConfig {

@@ -173,6 +173,21 @@ impl Persist for StorePersist {
         .await
     }
 
+    async fn outbox_part_sending(&self, id: i64, seq: u8) -> Result<(), PersistError> {
+        let store = self.store.clone();
+        blocking(move || store.mark_part_sending(id, seq)).await
+    }
+
+    async fn outbox_in_doubt(&self, id: i64) -> Result<Vec<u8>, PersistError> {
+        let store = self.store.clone();
+        blocking(move || Ok(store.outgoing(id)?.map(|o| o.in_doubt()).unwrap_or_default())).await
+    }
+
+    async fn outbox_begin_attempt(&self, id: i64) -> Result<Option<u32>, PersistError> {
+        let store = self.store.clone();
+        blocking(move || store.begin_attempt(id).map(Some)).await
+    }
+
     async fn outbox_part_sent(&self, id: i64, seq: u8, mr: u8) -> Result<(), PersistError> {
         let store = self.store.clone();
         blocking(move || store.mark_part_sent(id, seq, mr)).await
