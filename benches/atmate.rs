@@ -602,6 +602,9 @@ impl Host for TimingHost {
     async fn store_set(&self, _key: &str, _value: serde_json::Value) -> Result<(), HostError> {
         Ok(())
     }
+    async fn set_recovery(&self, _enabled: bool) -> Result<(), HostError> {
+        Ok(())
+    }
 }
 
 /// 99 rules that an SMS "ping" from ALLOWED does not start (60 SMS rules from the same

@@ -67,6 +67,9 @@ pub trait Host: Send + Sync {
     async fn store_get(&self, key: &str) -> Result<Option<serde_json::Value>, HostError>;
     /// Write a persistent value.
     async fn store_set(&self, key: &str, value: serde_json::Value) -> Result<(), HostError>;
+    /// Turn the modem's automatic network recovery on or off (a rule that handles
+    /// network loss itself turns it off, so the two don't pile up).
+    async fn set_recovery(&self, enabled: bool) -> Result<(), HostError>;
 }
 
 /// Test doubles that ship with the code (STYLE habit 11).
@@ -88,6 +91,8 @@ pub mod testing {
         UssdCancel,
         /// `at(command)`
         At(String),
+        /// `set_recovery(enabled)`
+        SetRecovery(bool),
     }
 
     /// A `Host` that records calls and answers from canned values.
@@ -189,6 +194,10 @@ pub mod testing {
         }
         async fn store_set(&self, key: &str, value: serde_json::Value) -> Result<(), HostError> {
             self.kv.lock().expect("lock").insert(key.into(), value);
+            Ok(())
+        }
+        async fn set_recovery(&self, enabled: bool) -> Result<(), HostError> {
+            self.record(Call::SetRecovery(enabled));
             Ok(())
         }
     }

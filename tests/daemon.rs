@@ -287,3 +287,19 @@ async fn it_picks_up_a_saved_rule_file_by_itself() {
     }
     panic!("the saved rule never went live");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_turns_automatic_recovery_off() {
+    let d = builder()
+        .rules("- name: manual-recovery\n  when: startup\n  do:\n    - recovery: off\n")
+        .start()
+        .await;
+    let modem = d.rt.modem("main").unwrap();
+    for _ in 0..100 {
+        if !modem.status().recovery_enabled {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("recovery is still on");
+}

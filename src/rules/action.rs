@@ -267,6 +267,7 @@ impl Run {
                 }
             }
             Action::Wait(d) => tokio::time::sleep(*d).await,
+            Action::Recovery(on) => host.set_recovery(*on).await.map_err(|e| e.to_string())?,
             Action::Stop { reason } => {
                 let reason = match reason {
                     Some(t) => Some(self.render(t)?),

@@ -74,6 +74,7 @@ const ACTIONS: &[&str] = &[
     "log",
     "wait",
     "stop",
+    "recovery",
 ];
 
 const STEP_KEYS: &[&str] = &["save_as", "continue_on_error", "if"];
@@ -1145,6 +1146,17 @@ impl Reader<'_, '_, '_> {
                 };
                 Some(Action::Stop { reason })
             }
+            "recovery" => match value.scalar_text().as_deref() {
+                Some("on") | Some("true") => Some(Action::Recovery(true)),
+                Some("off") | Some("false") => Some(Action::Recovery(false)),
+                _ => {
+                    self.sink.error(
+                        value.loc,
+                        "`recovery` takes `on` or `off` (the modem's automatic network recovery)",
+                    );
+                    None
+                }
+            },
             _ => None,
         }
     }

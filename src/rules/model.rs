@@ -328,6 +328,8 @@ pub enum Action {
         /// Why, for the log.
         reason: Option<Template>,
     },
+    /// Turn the modem's automatic network recovery on or off.
+    Recovery(bool),
 }
 
 impl Action {
@@ -343,6 +345,7 @@ impl Action {
             Action::Log { .. } => "log",
             Action::Wait(_) => "wait",
             Action::Stop { .. } => "stop",
+            Action::Recovery(_) => "recovery",
         }
     }
 
@@ -376,6 +379,7 @@ impl Action {
             Action::Log { message, .. } => vec![message],
             Action::Wait(_) => vec![],
             Action::Stop { reason } => reason.iter().collect(),
+            Action::Recovery(_) => vec![],
         }
     }
 }

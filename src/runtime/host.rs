@@ -151,4 +151,10 @@ impl Host for ModemHost {
         let key = key.to_owned();
         blocking(move || store.kv_set(&key, &value)).await
     }
+
+    async fn set_recovery(&self, enabled: bool) -> Result<(), HostError> {
+        self.modem.set_recovery(enabled).await;
+        tracing::info!(modem = %self.modem.name(), enabled, "automatic network recovery switched");
+        Ok(())
+    }
 }

@@ -180,7 +180,13 @@ impl Persist for StorePersist {
 
     async fn outbox_in_doubt(&self, id: i64) -> Result<Vec<u8>, PersistError> {
         let store = self.store.clone();
-        blocking(move || Ok(store.outgoing(id)?.map(|o| o.in_doubt()).unwrap_or_default())).await
+        blocking(move || {
+            Ok(store
+                .outgoing(id)?
+                .map(|o| o.in_doubt())
+                .unwrap_or_default())
+        })
+        .await
     }
 
     async fn outbox_begin_attempt(&self, id: i64) -> Result<Option<u32>, PersistError> {

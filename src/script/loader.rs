@@ -529,6 +529,9 @@ pub(crate) mod test_support {
         async fn store_set(&self, key: &str, value: serde_json::Value) -> Result<(), HostError> {
             self.inner.store_set(key, value).await
         }
+        async fn set_recovery(&self, enabled: bool) -> Result<(), HostError> {
+            self.inner.set_recovery(enabled).await
+        }
     }
 
     /// Write `files` (name, source) into a fresh temp dir and load it.
