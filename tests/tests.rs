@@ -6,6 +6,8 @@ mod cli;
 mod common;
 /// The control socket of a real daemon, and the CLI against it.
 mod control;
+/// Crashes: `kill -9` of the real daemon while SMS arrive; sends cut off and completed.
+mod crash;
 /// The whole daemon: rules, scripts, schedules, reload, budgets, `run`, shipped examples.
 mod daemon;
 /// The modem engine on the in-process simulator: receive, multipart, USSD, sending, garbage.
@@ -22,5 +24,3 @@ mod pdu_cli;
 mod readme;
 /// The simulator on its own: the wire, faults, the control socket, `atmate sim`.
 mod sim;
-/// Crashes: `kill -9` of the real daemon while SMS arrive; sends cut off and completed.
-mod crash;
