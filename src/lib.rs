@@ -26,6 +26,7 @@
 //! | [`event`] | The `Event` enum and payloads; the words of rules' `when:`. Pure. |
 //! | [`diag`] | `path:line:col` diagnostics with source and caret. Pure. |
 //! | [`yaml`] | A located YAML tree and a checking reader (all errors, with places), shared by config and rules. Pure. |
+//! | [`secret`] | `Secret`: the PIN, never printed. Pure. |
 //! | [`host`] | The `Host` trait: what rules and scripts may do; a recording test double. |
 //! | [`modem`] | The actor that owns one port, `ModemHandle`, init, receive pipeline, USSD, sending, health, discovery. |
 //! | [`store`] | SQLite: archive, fragments, outbox, status reports, key-value, journal. |
@@ -51,6 +52,7 @@ pub mod rules;
 pub mod runtime;
 pub mod schedule;
 pub mod script;
+pub mod secret;
 pub mod sim;
 pub mod sms;
 pub mod store;

@@ -1,7 +1,6 @@
 //! Settings of one modem, as the engine needs them (the runtime builds these from
 //! `atmate.yaml`).
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,26 +14,7 @@ pub enum Vendor {
     Generic,
 }
 
-/// A secret (the SIM PIN): never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret.
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-    /// The secret itself; use only to send it to the modem.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(****)")
-    }
-}
+pub use crate::secret::Secret;
 
 /// Automatic network recovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
