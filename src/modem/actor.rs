@@ -77,6 +77,8 @@ pub(crate) struct Actor {
     ussd_open: bool,
     /// The memory `AT+CPMS` currently points mem1 at.
     pub(crate) mem1: Option<String>,
+    /// Slots whose delete failed after the message was archived (skipped by sweeps).
+    pub(crate) undeletable: std::collections::HashSet<(String, u32)>,
     next_probe: Instant,
     next_storage_check: Instant,
     next_expiry: Instant,
@@ -130,7 +132,12 @@ async fn run_program(argv: &[String], modem: &str, device: &str) -> String {
     let Some((prog, args)) = argv.split_first() else {
         return "no program given".into();
     };
-    let child = tokio::process::Command::new(prog)
+    let mut cmd = tokio::process::Command::new(prog);
+    // The PIN (and anything named like a credential) stays out of child programs.
+    for k in crate::secret::secret_env_names() {
+        cmd.env_remove(k);
+    }
+    let child = cmd
         .args(args)
         .env("ATMATE_MODEM", modem)
         .env("ATMATE_DEVICE", device)
@@ -204,6 +211,7 @@ impl Actor {
             ussd: None,
             ussd_open: false,
             mem1: None,
+            undeletable: Default::default(),
             next_probe: now,
             next_storage_check: now,
             next_expiry: now,
@@ -357,6 +365,11 @@ impl Actor {
                 req = self.requests.recv() => match req {
                     None => return false,
                     Some(Request::Reconnect) => return true,
+                    Some(Request::Shutdown { done }) => {
+                        self.requests.close();
+                        let _ = done.send(());
+                        return false;
+                    }
                     Some(r @ Request::SetRecovery { .. }) => {
                         self.handle_request(r).await;
                     }
@@ -417,6 +430,7 @@ impl Actor {
         }
         self.announced = Some(LinkState::Down);
         self.down_since = Some(Instant::now());
+        self.undeletable.clear();
         self.up_tx.send_replace(false);
         self.emit(Event::Link(LinkEvent {
             modem: self.cfg.name.clone(),
@@ -448,6 +462,7 @@ impl Actor {
             Request::Signal { reply } => drop(reply.send(Err(e))),
             Request::Sweep { reply } => drop(reply.send(Err(e))),
             Request::SetRecovery { .. } | Request::Reconnect => {}
+            Request::Shutdown { done } => drop(done.send(())),
         }
     }
 
@@ -558,6 +573,12 @@ impl Actor {
         }
         if let Some(job) = self.jobs.pop_front() {
             self.run_job(job).await;
+            return true;
+        }
+        // Items already framed (e.g. a URC that came in the same read as an `OK`)
+        // must not wait for the next byte.
+        self.drain_idle_items();
+        if !self.urcs.is_empty() {
             return true;
         }
         // Idle: wait for a request, bytes or a timer.
@@ -753,6 +774,13 @@ impl Actor {
                 self.up_since = None;
                 self.link_down("reconnect requested");
             }
+            Request::Shutdown { done } => {
+                tracing::info!(modem = %self.cfg.name, "modem shut down");
+                self.conn = None;
+                self.requests.close();
+                let _ = done.send(());
+                return false;
+            }
         }
         true
     }
@@ -915,19 +943,47 @@ impl Actor {
     /// modem answers `AT` again, so the next command starts clean.
     async fn resync(&mut self, prompt_open: bool) {
         tracing::warn!(modem = %self.cfg.name, "command timed out; resynchronising the line");
+        // Whatever was read from here on is about to be dropped; the store sweep
+        // must re-check which memory is selected.
+        self.mem1 = None;
         if prompt_open {
             let _ = self.write(&[ESC]).await;
         }
         if let Some(c) = self.conn.as_mut() {
             c.wire.clear_partial();
         }
-        let _ = self.write(b"AT\r").await;
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while let Ok(Some(item)) = self.next_item(deadline).await {
-            match item {
-                Item::Urc(u) => self.urcs.push_back(u),
-                Item::Final(_) => break,
-                _ => {}
+        // A late answer to the command that timed out may still come. Probe with `AT`
+        // until an `OK` is followed by a quiet line, so the next command does not take
+        // a stale `OK` for its own answer. URCs met meanwhile are kept.
+        for _ in 0..3 {
+            if self.write(b"AT\r").await.is_err() {
+                return;
+            }
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let mut got_final = false;
+            while let Ok(Some(item)) = self.next_item(deadline).await {
+                match item {
+                    Item::Urc(u) => self.urcs.push_back(u),
+                    Item::Final(_) => {
+                        got_final = true;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            if !got_final {
+                continue;
+            }
+            let quiet = Instant::now() + Duration::from_millis(300);
+            let mut stray = false;
+            while let Ok(Some(item)) = self.next_item(quiet).await {
+                match item {
+                    Item::Urc(u) => self.urcs.push_back(u),
+                    _ => stray = true,
+                }
+            }
+            if !stray {
+                return;
             }
         }
     }

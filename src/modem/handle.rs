@@ -177,6 +177,8 @@ pub(crate) enum Request {
     SetRecovery { enabled: bool },
     /// [`ModemHandle::reconnect`]
     Reconnect,
+    /// [`ModemHandle::shutdown`]
+    Shutdown { done: oneshot::Sender<()> },
 }
 
 /// The shared handle to one modem. Clone it freely.
@@ -384,5 +386,16 @@ impl ModemHandle {
     /// Close and reopen the port (re-running init).
     pub async fn reconnect(&self) {
         let _ = self.tx.send(Request::Reconnect).await;
+    }
+
+    /// Stop the actor and close the port now, even while other clones of the handle
+    /// live on (a reload that reopens this modem must not leave the old actor
+    /// receiving SMS nobody forwards). Returns when the port is closed; requests sent
+    /// afterwards fail with "shut down".
+    pub async fn shutdown(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Request::Shutdown { done }).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 }

@@ -67,8 +67,18 @@ async fn select_mem(a: &mut Actor, mem: &str) -> Result<(), ModemError> {
         return Ok(());
     }
     let st = a.cfg.storage.clone();
-    a.exec(&format!("AT+CPMS=\"{mem}\",\"{st}\",\"{st}\""), None)
-        .await?;
+    let cmd = format!("AT+CPMS=\"{mem}\",\"{st}\",\"{st}\"");
+    let r = a.exec(&cmd, None).await?;
+    // The set form always answers `+CPMS: <used>,<total>,…`. A bare OK is a stale
+    // answer to an earlier command that timed out: the line is out of step, and a
+    // delete now could hit a message in another store that was never read.
+    if !r.lines.iter().any(|l| l.starts_with("+CPMS")) {
+        a.mem1 = None;
+        return Err(ModemError::Protocol {
+            command: cmd,
+            detail: "no +CPMS line in the answer (the line is out of step)".into(),
+        });
+    }
     a.mem1 = Some(mem.to_owned());
     Ok(())
 }
@@ -100,20 +110,19 @@ async fn archive_then_delete(
     pdu: &str,
 ) -> Result<(), ModemError> {
     let events = persist_pdu(a, pdu).await?;
-    // Only now is it safe to free the slot.
-    select_mem(a, mem).await?;
-    match a.exec(&format!("AT+CMGD={index}"), None).await {
-        Ok(_) => {}
-        Err(ModemError::Command { .. }) => {
-            // Archived already; a failed delete only means the sweep meets it again
-            // and the store recognises it as a duplicate.
-            tracing::warn!(modem = %a.name(), %mem, index, "AT+CMGD failed after archiving");
-        }
-        Err(e) => return Err(e),
-    }
+    // The message is durable: hand it to the rules now, whatever the delete does (a
+    // failed delete only means the next sweep meets it again as a duplicate).
     for e in events {
         a.emit(e);
     }
+    // Only now is it safe to free the slot.
+    select_mem(a, mem).await?;
+    if let Err(e) = a.exec(&format!("AT+CMGD={index}"), None).await {
+        tracing::warn!(modem = %a.name(), %mem, index, error = %e, "AT+CMGD failed after archiving");
+        a.undeletable.insert((mem.to_owned(), index));
+        return Err(e);
+    }
+    a.undeletable.remove(&(mem.to_owned(), index));
     Ok(())
 }
 
@@ -228,13 +237,22 @@ pub(crate) async fn sweep(a: &mut Actor) -> Result<usize, ModemError> {
             let r = a
                 .exec("AT+CMGL=4", Some(std::time::Duration::from_secs(30)))
                 .await?;
-            let listed = wire::pdu_of_listing(&r.lines);
+            // Slots whose delete failed before are skipped (archived already), so a
+            // stuck slot cannot turn every storage check into a busy loop.
+            let listed: Vec<(u32, String)> = wire::pdu_of_listing(&r.lines)
+                .into_iter()
+                .filter(|(i, _)| !a.undeletable.contains(&(mem.clone(), *i)))
+                .collect();
             if listed.is_empty() {
                 break;
             }
             for (index, pdu) in listed {
-                archive_then_delete(a, &mem, index, &pdu).await?;
-                handled += 1;
+                match archive_then_delete(a, &mem, index, &pdu).await {
+                    Ok(()) => handled += 1,
+                    // A refused delete: go on with the others.
+                    Err(ModemError::Command { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
     }

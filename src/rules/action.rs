@@ -381,6 +381,10 @@ pub(crate) async fn run_program(
     timeout: Duration,
 ) -> Result<(i32, String), String> {
     let mut cmd = tokio::process::Command::new(program);
+    // The PIN (and anything named like a credential) stays out of child programs.
+    for k in crate::secret::secret_env_names() {
+        cmd.env_remove(k);
+    }
     cmd.args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())

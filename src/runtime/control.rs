@@ -20,7 +20,20 @@ pub(crate) async fn serve(
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    if path.exists() {
+    if path == state.loaded().config.store {
+        return Err(format!(
+            "control_socket and store are the same file ({})",
+            path.display()
+        ));
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(&path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(format!(
+                "{} exists and is not a socket; refusing to replace it (check control_socket:)",
+                path.display()
+            ));
+        }
         if UnixStream::connect(&path).await.is_ok() {
             return Err(format!(
                 "another atmate daemon already serves {} (stop it first; two daemons must not share a modem)",

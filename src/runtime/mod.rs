@@ -90,6 +90,8 @@ pub(crate) struct State {
     pub(crate) runner: RuleRunner,
     pub(crate) scheduler: Scheduler,
     pub(crate) started: chrono::DateTime<chrono::Utc>,
+    /// Serialises reloads.
+    pub(crate) reload_lock: tokio::sync::Mutex<()>,
 }
 
 impl State {
@@ -241,6 +243,7 @@ impl Runtime {
                 runner,
                 scheduler,
                 started: chrono::Utc::now(),
+                reload_lock: tokio::sync::Mutex::new(()),
             }
         });
         let loaded = state.loaded();
@@ -257,6 +260,14 @@ impl Runtime {
                 Vec::new()
             });
         let mut tasks = JoinSet::new();
+        // The socket first: a second daemon on the same config stops here, before it
+        // touches a modem.
+        match control::serve(state.clone()).await {
+            Ok(t) => {
+                tasks.spawn(t);
+            }
+            Err(e) => return Err(FatalError::Start(e)),
+        }
         tasks.spawn(dispatch(state.clone(), state.bus.subscribe()));
         for m in leftovers {
             tracing::info!(id = m.id, from = ?m.number, "handing a message from an earlier run to the rules");
@@ -266,12 +277,6 @@ impl Runtime {
             start_modem(&state, m);
         }
         reschedule(&state);
-        match control::serve(state.clone()).await {
-            Ok(t) => {
-                tasks.spawn(t);
-            }
-            Err(e) => return Err(FatalError::Start(e)),
-        }
         tasks.spawn(reload::watch(state.clone()));
         log_banner(&state);
         Ok(Runtime { state, tasks })

@@ -26,6 +26,9 @@ const DEBOUNCE: Duration = Duration::from_millis(20);
 
 /// Re-read config, rules and scripts; swap what changed. Returns a summary.
 pub(crate) async fn reload(state: &Arc<State>) -> Result<String, String> {
+    // One reload at a time: the watcher, SIGHUP and `atmate reload` may fire together,
+    // and an older load finishing last must not win.
+    let _one = state.reload_lock.lock().await;
     let old = state.loaded();
     let path = old.config.path.clone();
     let loaded = match tokio::task::spawn_blocking(move || super::load::load_from(&path)).await {
@@ -103,11 +106,16 @@ pub(crate) async fn reload(state: &Arc<State>) -> Result<String, String> {
     reschedule(state);
     // A change to a modem's section reopens that modem only.
     for name in diff.modems_removed.iter().chain(diff.modems_changed.iter()) {
-        state
+        let entry = state
             .modems
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
+        if let Some(entry) = entry {
+            // Runs in flight may still hold the old host: close the port now, so the
+            // new actor can open it and no SMS lands on an actor nobody listens to.
+            entry.handle.shutdown().await;
+        }
         summary.push(format!("modem {name} stopped"));
     }
     for name in diff.modems_added.iter().chain(diff.modems_changed.iter()) {

@@ -73,6 +73,10 @@ impl Default for EnvAccess {
 impl EnvAccess {
     /// True if `name` may be read.
     pub fn allows(&self, name: &str) -> bool {
+        // The PIN and credentials are never readable, whatever the prefixes say.
+        if crate::secret::is_secret_env(name) {
+            return false;
+        }
         self.names.iter().any(|n| n == name)
             || self
                 .prefixes
@@ -630,7 +634,10 @@ mod tests {
     #[test]
     fn env_access_default_is_atmate_only() {
         let a = EnvAccess::default();
-        assert!(a.allows("ATMATE_TOKEN"));
+        assert!(a.allows("ATMATE_REPORT_CRON"));
+        // The PIN lives in ATMATE_PIN (README): never readable, nor other credentials.
+        assert!(!a.allows("ATMATE_PIN"));
+        assert!(!a.allows("ATMATE_TOKEN"));
         assert!(!a.allows("HOME"));
         assert!(!a.allows("atmate_x"));
         let a = EnvAccess {
