@@ -37,9 +37,11 @@ pub fn is_secret_env(name: &str) -> bool {
     let up = name.to_ascii_uppercase();
     up == "ATMATE_PIN"
         || up == "ATMATE_PUK"
-        || ["_PIN", "_PUK", "PASSWORD", "PASSWD", "_TOKEN", "_SECRET", "_KEY"]
-            .iter()
-            .any(|s| up.ends_with(s))
+        || [
+            "_PIN", "_PUK", "PASSWORD", "PASSWD", "_TOKEN", "_SECRET", "_KEY",
+        ]
+        .iter()
+        .any(|s| up.ends_with(s))
 }
 
 /// The names of the secret variables in this process's environment (to remove from

@@ -290,27 +290,53 @@ async fn it_survives_garbage_half_lines_and_awkward_urcs() {
     assert_eq!(at.lines, vec!["MF667".to_owned()]);
 }
 
-#[tokio::test(start_paused = true)]
+// Real time: the store stamps fragments with the wall clock, which paused tokio time
+// does not move.
+#[tokio::test]
 async fn it_delivers_a_multipart_with_a_missing_part_after_the_timeout_marked_incomplete() {
     let mut cfg = ModemConfig::new("main");
-    cfg.multipart_timeout = Duration::from_secs(600);
+    cfg.multipart_timeout = Duration::from_secs(1);
     let mut r = rig_with(SimConfig::default(), cfg).await;
     let text = "Part of this long message never arrives. ".repeat(8);
     let parts = deliver_parts("+4917612345678", &text);
     assert!(parts.len() >= 3);
     r.sim.inject_pdu(&parts[0]).await.unwrap();
     r.sim.inject_pdu(&parts[2]).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(300)).await;
-    assert!(
-        r.persist.messages().is_empty(),
-        "not yet: the timeout is 10 min"
-    );
-    tokio::time::sleep(Duration::from_secs(400)).await;
     let got = sms_events(&mut r.events, 1).await;
     assert!(got[0].incomplete, "{got:?}");
     assert_eq!(got[0].parts as usize, parts.len());
     assert!(got[0].text.starts_with("Part of this long message"));
-    // Delivered once, not again on the next expiry check.
-    tokio::time::sleep(Duration::from_secs(900)).await;
+    // Delivered once, not again on the next expiry checks.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(r.persist.messages().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_sms_reaches_the_rules_even_when_its_delete_times_out() {
+    let mut r = rig().await;
+    // The delete answers after the 10 s command timeout.
+    r.sim
+        .slow_answers(Some("AT+CMGD"), Duration::from_secs(11), Some(1))
+        .await;
+    r.sim
+        .inject_sms(sms("+4917612345678", "slow delete"))
+        .await
+        .unwrap();
+    let got = sms_events(&mut r.events, 1).await;
+    assert_eq!(got[0].text, "slow delete");
+    assert_eq!(r.persist.messages().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_answer_after_a_timeout_does_not_answer_the_next_command() {
+    let r = rig().await;
+    r.sim
+        .slow_answers(Some("AT+CGMM"), Duration::from_secs(15), Some(1))
+        .await;
+    let e = r.modem.at("AT+CGMM").await.unwrap_err();
+    assert!(e.to_string().contains("no answer"), "{e}");
+    let cgmi = r.modem.at("AT+CGMI").await.unwrap();
+    assert_eq!(cgmi.lines, vec!["ZTE CORPORATION".to_owned()]);
+    let cgsn = r.modem.at("AT+CGSN").await.unwrap();
+    assert_eq!(cgsn.lines.len(), 1, "{cgsn:?}");
 }

@@ -91,8 +91,6 @@ pub(crate) struct Actor {
     recovery_enabled: bool,
     down_since: Option<Instant>,
     concat_ref: u16,
-    /// Wall time and tokio instant at start: `wall now = .0 + .1.elapsed()`.
-    started: (chrono::DateTime<Utc>, Instant),
     /// What rules were last told about the serial link: `down` is announced once per
     /// outage, however many reconnect attempts fail, and `up` once it is back.
     announced: Option<LinkState>,
@@ -224,7 +222,6 @@ impl Actor {
             recovery_enabled,
             down_since: None,
             concat_ref,
-            started: (Utc::now(), Instant::now()),
             announced: None,
             down_reason: "the port is not open yet".into(),
             device: None,
@@ -684,10 +681,8 @@ impl Actor {
     }
 
     async fn expire_fragments(&mut self) {
-        // Measured on tokio's monotonic clock from the actor's start (so a wall-clock
-        // step cannot expire everything at once, and paused-time tests work).
-        let elapsed = chrono::Duration::from_std(self.started.1.elapsed()).unwrap_or_default();
-        let cutoff = self.started.0 + elapsed
+        // Wall clock, the same clock the store stamps fragments with.
+        let cutoff = Utc::now()
             - chrono::Duration::from_std(self.cfg.multipart_timeout)
                 .unwrap_or(chrono::Duration::minutes(10));
         match self.persist.expire_fragments(&self.cfg.name, cutoff).await {

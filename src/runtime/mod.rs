@@ -248,6 +248,24 @@ impl Runtime {
         });
         let loaded = state.loaded();
         state.runner.set_rules(loaded.rules.clone());
+        // Sends of the last day count against the budgets, across restarts.
+        let store = state.store.clone();
+        let since = chrono::Utc::now() - chrono::Duration::days(1);
+        if let Ok(Ok(sent)) = tokio::task::spawn_blocking(move || {
+            store.outbox(&crate::store::OutboxQuery {
+                since: Some(since),
+                limit: 100_000,
+                ..Default::default()
+            })
+        })
+        .await
+        {
+            let now = chrono::Utc::now();
+            for o in sent {
+                let ago = (now - o.created_at).to_std().unwrap_or_default();
+                state.policy.record_past(&o.to, ago);
+            }
+        }
         // Messages archived by an earlier run (or by a CLI command that opened the
         // modem directly) whose event never reached the rules: they go first. Read
         // before the modems start, so nothing archived now is handed over twice.

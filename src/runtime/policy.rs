@@ -57,7 +57,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 /// Sliding-window counters; one per daemon (all modems share the budget).
 #[derive(Debug)]
 pub struct SendPolicy {
-    budgets: Budgets,
+    budgets: Mutex<Budgets>,
     sent: Mutex<VecDeque<(Instant, String)>>,
 }
 
@@ -76,14 +76,33 @@ impl SendPolicy {
     /// A policy with these budgets.
     pub fn new(budgets: Budgets) -> SendPolicy {
         SendPolicy {
-            budgets,
+            budgets: Mutex::new(budgets),
             sent: Mutex::new(VecDeque::new()),
         }
     }
 
     /// The budgets in force.
     pub fn budgets(&self) -> Budgets {
-        self.budgets
+        *self.budgets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// New limits (a reload); what was sent so far still counts.
+    pub fn set_budgets(&self, b: Budgets) {
+        *self.budgets.lock().unwrap_or_else(|e| e.into_inner()) = b;
+    }
+
+    /// Count sends that happened `ago` before now (from the outbox at start), so a
+    /// restart — or a crash loop under `Restart=on-failure` — does not reset the
+    /// budget.
+    pub fn record_past(&self, to: &str, ago: Duration) {
+        let now = Instant::now();
+        let at = now.checked_sub(ago).unwrap_or(now);
+        if ago >= DAY {
+            return;
+        }
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        let pos = sent.iter().position(|(t, _)| *t > at).unwrap_or(sent.len());
+        sent.insert(pos, (at, recipient_key(to)));
     }
 
     /// Take one send from the budget for `to`, or say which limit is hit.
@@ -96,7 +115,7 @@ impl SendPolicy {
         {
             sent.pop_front();
         }
-        let b = self.budgets;
+        let b = self.budgets();
         if b.per_day > 0 && sent.len() as u32 >= b.per_day {
             return Err(Exceeded::PerDay);
         }
@@ -139,6 +158,26 @@ mod tests {
         assert_eq!(p.try_acquire("+491544444444"), Err(Exceeded::PerDay));
         tokio::time::advance(DAY).await;
         assert!(p.try_acquire("+491544444444").is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_sends_count_and_limits_change_on_reload() {
+        tokio::time::advance(DAY * 2).await;
+        let p = SendPolicy::new(Budgets {
+            per_hour: 2,
+            per_day: 10,
+            per_recipient_hour: 10,
+        });
+        p.record_past("+491", Duration::from_secs(600));
+        p.record_past("+492", Duration::from_secs(1200));
+        p.record_past("+493", DAY * 2); // too old to count
+        assert_eq!(p.try_acquire("+494"), Err(Exceeded::PerHour));
+        p.set_budgets(Budgets {
+            per_hour: 3,
+            per_day: 10,
+            per_recipient_hour: 10,
+        });
+        assert!(p.try_acquire("+494").is_ok());
     }
 
     #[test]

@@ -100,6 +100,12 @@ pub(crate) async fn reload(state: &Arc<State>) -> Result<String, String> {
     let loaded = Arc::new(loaded);
     *state.loaded.write().unwrap_or_else(|e| e.into_inner()) = loaded.clone();
     state.runner.set_rules(loaded.rules.clone());
+    let l = &loaded.config.limits;
+    state.policy.set_budgets(super::policy::Budgets {
+        per_hour: l.sms_per_hour,
+        per_day: l.sms_per_day,
+        per_recipient_hour: l.sms_per_recipient_per_hour,
+    });
     state
         .runner
         .set_allow_senders(loaded.config.allow_senders.clone());
