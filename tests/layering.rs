@@ -68,7 +68,15 @@ fn pure_leaves_use_no_tokio_and_no_higher_module() {
         "std::net",
     ];
     let v = violations(
-        &["at", "sms", "ussd", "event.rs", "diag.rs", "yaml.rs", "secret.rs"],
+        &[
+            "at",
+            "sms",
+            "ussd",
+            "event.rs",
+            "diag.rs",
+            "yaml.rs",
+            "secret.rs",
+        ],
         &forbidden,
     );
     assert!(v.is_empty(), "layering violations:\n{}", v.join("\n"));
