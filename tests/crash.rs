@@ -403,6 +403,8 @@ async fn a_part_in_doubt_after_a_crash_is_sent_again_with_the_same_reference() {
             .finish()
     };
     let _guard = tracing::subscriber::set_default(sub);
+    // Call sites cached as uninteresting by tests without a subscriber.
+    tracing::callsite::rebuild_interest_cache();
 
     let sim = SimHandle::spawn(SimConfig::default());
     let connector = {

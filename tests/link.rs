@@ -155,7 +155,10 @@ impl Logs {
             .with_ansi(false)
             .without_time()
             .finish();
-        (logs, tracing::subscriber::set_default(sub))
+        let guard = tracing::subscriber::set_default(sub);
+        // Call sites cached as uninteresting by tests without a subscriber.
+        tracing::callsite::rebuild_interest_cache();
+        (logs, guard)
     }
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()

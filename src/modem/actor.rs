@@ -38,6 +38,9 @@ const FLAP_WINDOW: Duration = Duration::from_secs(60);
 const ESC: u8 = 0x1b;
 /// Ctrl-Z: ends a PDU / text body.
 const CTRL_Z: u8 = 0x1a;
+/// How often an outage checks whether the device node is back (a `stat` or a small
+/// sysfs scan), so a replug is picked up within this time, not after a backoff step.
+const PRESENCE_CHECK: Duration = Duration::from_millis(200);
 
 pub(crate) struct Conn {
     port: Box<dyn Port>,
@@ -297,7 +300,7 @@ impl Actor {
                 let wait = self.flap_backoff;
                 self.flap_backoff = (wait * 2).min(self.cfg.reconnect_max);
                 tracing::debug!(modem = %self.cfg.name, ?wait, "the link was up only briefly; waiting before reopening");
-                if !self.wait_refusing(wait).await {
+                if !self.wait_refusing(wait, false).await {
                     return false;
                 }
             }
@@ -346,7 +349,7 @@ impl Actor {
                 tracing::debug!(modem = %self.cfg.name, error = %failure, retry_in = ?backoff, "modem still not available");
             }
             self.announce_down(&failure);
-            if !self.wait_refusing(backoff).await {
+            if !self.wait_refusing(backoff, true).await {
                 return false;
             }
             backoff = (backoff * 2).min(self.cfg.reconnect_max);
@@ -354,11 +357,22 @@ impl Actor {
     }
 
     /// Wait `d` while the port is down, answering requests with the reason (a
-    /// `reconnect` request ends the wait early). Returns false on shutdown.
-    async fn wait_refusing(&mut self, d: Duration) -> bool {
+    /// `reconnect` request ends the wait early, and so does the device reappearing
+    /// when `watch_device` is set and the connector can tell). Returns false on
+    /// shutdown.
+    async fn wait_refusing(&mut self, d: Duration, watch_device: bool) -> bool {
         let until = Instant::now() + d;
+        let absent_at_start = watch_device && self.connector.present() == Some(false);
+        let mut check = tokio::time::interval(PRESENCE_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = check.tick(), if absent_at_start => {
+                    if self.connector.present() == Some(true) {
+                        tracing::debug!(modem = %self.cfg.name, "the device is back; reopening now");
+                        return true;
+                    }
+                }
                 req = self.requests.recv() => match req {
                     None => return false,
                     Some(Request::Reconnect) => return true,
@@ -1352,15 +1366,17 @@ impl Actor {
     }
 
     /// The periodic probe: `+CSQ` every time; `+CREG?`, `+COPS?` and (ZTE) `+ZPAS?`
-    /// every fourth time or when asked, because `+CREG` URCs report changes anyway.
-    /// This keeps an idle modem under 4 commands a minute.
+    /// every eighth time or when asked, because `+CREG` URCs report changes anyway.
+    /// With the `+CPMS?` check every minute that is 3.75 commands a minute when idle.
     async fn probe(&mut self, full: bool) {
         self.probes += 1;
         if let Err(e) = self.read_signal().await {
             tracing::debug!(modem = %self.cfg.name, error = %e, "signal probe failed");
         }
         let full = full || std::mem::take(&mut self.probe_full_next);
-        if full || self.probes.is_multiple_of(4) || self.network != NetworkState::Registered {
+        // Every 8th probe (4 min at the default 30 s): with +CSQ every probe and the
+        // +CPMS? check every minute that keeps an idle stick under 4 commands a minute.
+        if full || self.probes.is_multiple_of(8) || self.network != NetworkState::Registered {
             if let Ok(r) = self.exec("AT+CREG?", None).await {
                 if let Some((stat, lac, ci)) = r.lines.iter().find_map(|l| wire::parse_creg(l)) {
                     let op = if matches!(

@@ -32,6 +32,14 @@ pub trait Connector: Send + Sync {
     async fn connect(&self) -> Result<Opened, ModemError>;
     /// What this connector opens, for logs (`auto (19d2, if01)`, a path…).
     fn describe(&self) -> String;
+
+    /// Whether the device is there now, if that can be told cheaply without opening
+    /// it (a path exists, sysfs lists the stick). During an outage the actor checks
+    /// this often and reopens as soon as the device reappears, instead of waiting out
+    /// its backoff step. `None`: unknown, only the backoff applies.
+    fn present(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// Where a serial device is.
@@ -101,6 +109,14 @@ impl Connector for SerialConnector {
             SerialPath::Path(p) => p.display().to_string(),
             SerialPath::Auto(d) => d.describe(),
         }
+    }
+
+    fn present(&self) -> Option<bool> {
+        Some(match &self.path {
+            // A by-id link that udev removed on unplug makes this false until replug.
+            SerialPath::Path(p) => p.exists(),
+            SerialPath::Auto(d) => discover::find(d).is_ok(),
+        })
     }
 }
 

@@ -1202,6 +1202,8 @@ mod tests {
             .finish();
         // The test runtime has one thread, so the runs' tasks log through this too.
         let _guard = tracing::subscriber::set_default(subscriber);
+        // Call sites cached as uninteresting by tests without a subscriber.
+        tracing::callsite::rebuild_interest_cache();
         let host = Arc::new(RecordingHost::new());
         host.at_replies
             .lock()

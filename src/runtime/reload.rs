@@ -5,8 +5,9 @@
 //!
 //! Watching is deliberately dull: the *directories* are watched (a watch on a single
 //! file dies at the first vim or atomic save), events are filtered by name and
-//! extension, and bursts are coalesced by the debouncer plus a `channel(1)` +
-//! `try_send`. SIGHUP and `atmate reload` trigger the same path.
+//! extension, and bursts are coalesced with a `channel(1)` + `try_send` and a short
+//! quiet window (no debouncer thread: it would wake every few milliseconds forever).
+//! SIGHUP and `atmate reload` trigger the same path.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -167,35 +168,29 @@ fn relevant(p: &Path, files: &[PathBuf]) -> bool {
 pub(crate) async fn watch(state: Arc<State>) {
     let (tx, mut rx) = mpsc::channel::<()>(1);
     let (dirs, files) = watch_set(&state);
-    let files2 = files.clone();
-    let tx2 = tx.clone();
-    let debouncer = notify_debouncer_full::new_debouncer(
-        DEBOUNCE,
-        None,
-        move |res: notify_debouncer_full::DebounceEventResult| {
-            if let Ok(events) = res {
-                let hit = events.iter().any(|e| {
-                    // Reading the files (our own reload) shows up as Access events.
-                    let r = !matches!(e.kind, notify::EventKind::Access(_))
-                        && e.paths.iter().any(|p| relevant(p, &files2));
-                    tracing::trace!(paths = ?e.paths, kind = ?e.kind, relevant = r, "file event");
-                    r
-                });
-                if hit {
-                    // A reload is already queued? Then this change is covered by it.
-                    let _ = tx2.try_send(());
-                }
+    // A plain watcher: it only calls us when something happens. (A debouncer thread
+    // would wake every few milliseconds forever, the daemon's only idle CPU.) Bursts
+    // are coalesced below: channel(1) + try_send, then a short quiet window.
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(e) = res {
+            // Reading the files (our own reload) shows up as Access events.
+            let hit = !matches!(e.kind, notify::EventKind::Access(_))
+                && e.paths.iter().any(|p| relevant(p, &files));
+            tracing::trace!(paths = ?e.paths, kind = ?e.kind, relevant = hit, "file event");
+            if hit {
+                // A reload is already queued? Then this change is covered by it.
+                let _ = tx.try_send(());
             }
-        },
-    );
-    let _debouncer = match debouncer {
-        Ok(mut d) => {
+        }
+    });
+    let _watcher = match watcher {
+        Ok(mut w) => {
             for dir in &dirs {
-                if let Err(e) = d.watch(dir, RecursiveMode::NonRecursive) {
+                if let Err(e) = notify::Watcher::watch(&mut w, dir, RecursiveMode::NonRecursive) {
                     tracing::warn!(dir = %dir.display(), error = %e, "cannot watch; use `atmate reload` or SIGHUP");
                 }
             }
-            Some(d)
+            Some(w)
         }
         Err(e) => {
             tracing::warn!(error = %e, "file watching unavailable; use `atmate reload` or SIGHUP");
@@ -205,7 +200,14 @@ pub(crate) async fn watch(state: Arc<State>) {
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
         tokio::select! {
-            r = rx.recv() => if r.is_none() { break },
+            r = rx.recv() => {
+                if r.is_none() {
+                    break;
+                }
+                // Editors save in bursts (temp file, rename, chmod): wait until the
+                // directory has been quiet for the debounce window.
+                while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+            }
             _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending::<()>().await } } => {
                 tracing::info!("SIGHUP: reloading");
             }

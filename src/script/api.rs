@@ -605,6 +605,9 @@ mod tests {
         let mut engine = crate::script::new_engine(&Limits::default());
         register(&mut engine, &EnvAccess::default());
         tracing::subscriber::with_default(subscriber, || {
+            // Other tests run in parallel without a subscriber; tracing caches "no one
+            // is interested" per call site, so recompute it now that one is.
+            tracing::callsite::rebuild_interest_cache();
             let _call = crate::script::engine::enter_call(
                 Duration::from_secs(1),
                 Some(std::path::Path::new("scripts/hello.rhai")),
