@@ -318,3 +318,61 @@ async fn a_rule_turns_automatic_recovery_off() {
     }
     panic!("recovery is still on");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_schedules_its_own_job() {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-24T06:59:58Z")
+        .unwrap()
+        .to_utc();
+    let d = builder()
+        .clock_at(start)
+        .script(
+            "report.rhai",
+            r#"
+fn report() {
+    let r = ussd("*100#");
+    send_sms("+4917612345678", `daily: ${r.text}`);
+}
+schedule("0 7 * * *", "report");
+"#,
+        )
+        .start()
+        .await;
+    let text = d
+        .expect_sent_sms(ALLOWED, |t| t.starts_with("daily: "))
+        .await;
+    assert!(text.contains("EUR"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_modem_section_reopens_that_modem_only_on_reload() {
+    let d = builder().rules(PING).start().await;
+    let before = d.rt.modem("main").unwrap();
+    // A rules-only change keeps the modem.
+    d.write_rules(&PING.replace("pong", "PONG9"));
+    let summary = d.assert_reloaded().await;
+    assert!(!summary.contains("modem main"), "{summary}");
+    assert_eq!(d.rt.modem("main").unwrap().status().link, "up");
+    // A change to the modem's own section reopens it.
+    let cfg = std::fs::read_to_string(d.path("atmate.yaml")).unwrap();
+    crate::common::write_atomically(
+        &d.path("atmate.yaml"),
+        &cfg.replace("probe_interval: 30s", "probe_interval: 45s"),
+    );
+    let summary = d.assert_reloaded().await;
+    assert!(summary.contains("modem main stopped"), "{summary}");
+    assert!(summary.contains("modem main started"), "{summary}");
+    // The old handle is shut down; the new one works.
+    assert!(before.at("AT").await.is_err());
+    let mut ok = false;
+    for _ in 0..100 {
+        if let Some(m) = d.rt.modem("main") {
+            if m.at("AT+CGMM").await.is_ok() {
+                ok = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "the reopened modem answers");
+}

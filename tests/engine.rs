@@ -340,3 +340,44 @@ async fn a_late_answer_after_a_timeout_does_not_answer_the_next_command() {
     let cgsn = r.modem.at("AT+CGSN").await.unwrap();
     assert_eq!(cgsn.lines.len(), 1, "{cgsn:?}");
 }
+
+/// `tcp://host:port` (ser2net and the like): the simulator's port behind a loopback
+/// TCP socket.
+#[tokio::test]
+async fn it_talks_to_a_modem_over_tcp() {
+    let sim = SimHandle::spawn(SimConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let bridge_sim = sim.clone();
+    tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut port = bridge_sim.open_port(1).unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut tcp, &mut port).await;
+    });
+    let modem = ModemHandle::spawn(
+        ModemConfig::new("tcp"),
+        Arc::new(atmate::modem::TcpConnector {
+            addr: addr.to_string(),
+        }),
+        Arc::new(MemoryPersist::new()),
+    );
+    let mut events = modem.events();
+    wait_for(
+        &mut events,
+        |e| matches!(e, Event::Link(l) if l.state == atmate::event::LinkState::Up),
+    )
+    .await;
+    assert_eq!(
+        modem.status().device.as_deref(),
+        Some(format!("tcp://{addr}").as_str())
+    );
+    assert_eq!(
+        modem.at("AT+CGMM").await.unwrap().lines,
+        vec!["MF667".to_owned()]
+    );
+    sim.inject_sms(sms("+4917612345678", "over tcp"))
+        .await
+        .unwrap();
+    let got = sms_events(&mut events, 1).await;
+    assert_eq!(got[0].text, "over tcp");
+}
