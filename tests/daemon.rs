@@ -376,3 +376,77 @@ async fn a_changed_modem_section_reopens_that_modem_only_on_reload() {
     }
     assert!(ok, "the reopened modem answers");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_modems_in_one_daemon_each_with_its_own_actor_and_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("rules")).unwrap();
+    std::fs::write(
+        root.join("rules/r.yaml"),
+        r#"
+- name: pong-second
+  modem: second
+  when: { sms: { from: "+4917612345678", text: "^ping$" } }
+  do:
+    - sms: { to: "{{ sms.from }}", text: "pong from {{ sms.modem }}" }
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("atmate.yaml"),
+        "modems:\n  - name: first\n    default: true\n    device: sim\n    sim: { demo: false }\n  - name: second\n    device: sim\n    sim: { demo: false }\nstore: atmate.db\nrules: rules\ntimezone: UTC\nallow_senders: [\"+4917612345678\"]\ncontrol_socket: control.sock\n",
+    )
+    .unwrap();
+    let loaded = atmate::runtime::load::load_from(&root.join("atmate.yaml"))
+        .unwrap_or_else(|d| panic!("{}", d.render()));
+    let rt = atmate::runtime::Runtime::start(loaded).await.unwrap();
+    let (first, second) = (rt.sim("first").unwrap(), rt.sim("second").unwrap());
+    for name in ["first", "second"] {
+        let m = rt.modem(name).unwrap();
+        for _ in 0..100 {
+            if m.status().link == "up" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(m.status().link, "up", "{name}");
+    }
+    // The rule is for `second`: an SMS on `first` is archived but not answered.
+    first
+        .inject_sms(atmate::sim::InjectSms::new(ALLOWED, "ping"))
+        .await
+        .unwrap();
+    second
+        .inject_sms(atmate::sim::InjectSms::new(ALLOWED, "ping"))
+        .await
+        .unwrap();
+    let mut answered = false;
+    for _ in 0..100 {
+        if second
+            .sent_messages()
+            .await
+            .iter()
+            .any(|s| s.text == "pong from second")
+        {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        answered,
+        "the second modem's rule answered on the second modem"
+    );
+    assert!(
+        first.sent_messages().await.is_empty(),
+        "nothing was sent on the first"
+    );
+    let inbox = rt
+        .store()
+        .inbox(&atmate::store::InboxQuery::newest(10))
+        .unwrap();
+    let mut modems: Vec<&str> = inbox.iter().map(|m| m.modem.as_str()).collect();
+    modems.sort();
+    assert_eq!(modems, ["first", "second"]);
+}
