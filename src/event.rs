@@ -398,6 +398,23 @@ pub struct ScheduleEvent {
     pub job: String,
 }
 
+/// A received SMS from `from` on modem `main`, for unit tests across the crate.
+#[cfg(test)]
+pub(crate) fn test_sms(from: &str, text: &str) -> Event {
+    Event::Sms(SmsReceived {
+        modem: "main".into(),
+        id: 1,
+        from: from.into(),
+        text: text.into(),
+        timestamp: None,
+        smsc: None,
+        encoding: TextEncoding::Gsm7,
+        class: None,
+        parts: 1,
+        incomplete: false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -168,18 +168,7 @@ mod tests {
     }
 
     fn sms(from: &str, text: &str) -> Event {
-        Event::Sms(SmsReceived {
-            modem: "main".into(),
-            id: 1,
-            from: from.into(),
-            text: text.into(),
-            timestamp: None,
-            smsc: None,
-            encoding: TextEncoding::Gsm7,
-            class: None,
-            parts: 1,
-            incomplete: false,
-        })
+        crate::event::test_sms(from, text)
     }
 
     fn signal(csq: u8) -> SignalEvent {
