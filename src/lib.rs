@@ -58,3 +58,9 @@ pub mod sms;
 pub mod store;
 pub mod ussd;
 pub mod yaml;
+
+/// Unit tests that capture logs take this lock: tracing's call-site interest and
+/// max-level caches are global, and two capturing tests running at once disturb
+/// each other.
+#[cfg(test)]
+pub(crate) static LOG_CAPTURE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

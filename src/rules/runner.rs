@@ -1190,6 +1190,7 @@ mod tests {
             .with_max_level(tracing::Level::INFO)
             .finish();
         // The test runtime has one thread, so the runs' tasks log through this too.
+        let _one = crate::LOG_CAPTURE.lock().await;
         let _guard = tracing::subscriber::set_default(subscriber);
         // Call sites cached as uninteresting by tests without a subscriber.
         tracing::callsite::rebuild_interest_cache();

@@ -604,6 +604,7 @@ mod tests {
             .finish();
         let mut engine = crate::script::new_engine(&Limits::default());
         register(&mut engine, &EnvAccess::default());
+        let _one = crate::LOG_CAPTURE.blocking_lock();
         tracing::subscriber::with_default(subscriber, || {
             // Other tests run in parallel without a subscriber; tracing caches "no one
             // is interested" per call site, so recompute it now that one is.
