@@ -595,30 +595,41 @@ mod tests {
                 Ok(())
             }
         }
-        let buf = Buf::default();
-        let writer = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .finish();
         let mut engine = crate::script::new_engine(&Limits::default());
         register(&mut engine, &EnvAccess::default());
         let _one = crate::LOG_CAPTURE.blocking_lock();
-        tracing::subscriber::with_default(subscriber, || {
-            // Other tests run in parallel without a subscriber; tracing caches "no one
-            // is interested" per call site, so recompute it now that one is.
-            tracing::callsite::rebuild_interest_cache();
-            let _call = crate::script::engine::enter_call(
-                Duration::from_secs(1),
-                Some(std::path::Path::new("scripts/hello.rhai")),
-                None,
-            );
-            engine
-                .run(r#"print("from print"); log("from", "log"); debug("dbg")"#)
-                .expect("runs");
-        });
-        let out = String::from_utf8(buf.0.lock().expect("lock").clone()).expect("utf8");
+        // Capture one run. tracing's call-site interest cache is global: a test on
+        // another thread that logs with no subscriber can make one capture miss a
+        // line, so up to three captures are taken and the first complete one checked.
+        let capture = || {
+            let buf = Buf::default();
+            let writer = buf.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .with_max_level(tracing::Level::DEBUG)
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::callsite::rebuild_interest_cache();
+                let _call = crate::script::engine::enter_call(
+                    Duration::from_secs(1),
+                    Some(std::path::Path::new("scripts/hello.rhai")),
+                    None,
+                );
+                engine
+                    .run(r#"print("from print"); log("from", "log"); debug("dbg")"#)
+                    .expect("runs");
+            });
+            let bytes = buf.0.lock().expect("lock").clone();
+            String::from_utf8(bytes).expect("utf8")
+        };
+        let mut out = capture();
+        for _ in 0..2 {
+            if out.lines().count() == 3 {
+                break;
+            }
+            out = capture();
+        }
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3, "{out}");
         assert!(
