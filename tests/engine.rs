@@ -10,7 +10,7 @@ use atmate::modem::{FnConnector, ModemConfig, ModemHandle, Opened};
 use atmate::sim::{InjectSms, SimConfig, SimHandle, UssdDcs, UssdReplySpec};
 use tokio::sync::broadcast;
 
-use crate::common::to_stick;
+use crate::common::{to_stick, wait_for};
 
 /// A modem engine wired to an in-process simulator.
 struct Rig {
@@ -70,22 +70,6 @@ async fn rig_on(sim: SimHandle, cfg: ModemConfig, persist: Arc<MemoryPersist>) -
 
 async fn rig() -> Rig {
     rig_with(SimConfig::default(), ModemConfig::new("main")).await
-}
-
-async fn wait_for(rx: &mut broadcast::Receiver<Event>, pred: impl Fn(&Event) -> bool) -> Event {
-    let fut = async {
-        loop {
-            match rx.recv().await {
-                Ok(e) if pred(&e) => return e,
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("event channel closed: {e}"),
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(120), fut)
-        .await
-        .expect("expected event did not come")
 }
 
 async fn sms_events(

@@ -1243,16 +1243,8 @@ impl Actor {
                     .outbox_failed(id, &err.to_string(), permanent)
                     .await;
                 if permanent {
-                    self.emit(Event::SmsSent(SmsSent {
-                        modem: self.cfg.name.clone(),
-                        id,
-                        to: to.to_owned(),
-                        text: text.to_owned(),
-                        parts: total,
-                        state: "failed".into(),
-                        references: done.iter().map(|(_, mr)| *mr).collect(),
-                        error: Some(err.to_string()),
-                    }));
+                    let refs = done.iter().map(|(_, mr)| *mr).collect();
+                    self.emit(self.sent_event(id, to, text, total, refs, Some(err.to_string())));
                     return Err(err);
                 }
                 tracing::warn!(modem = %self.cfg.name, id, round, error = %err, "send failed; the message stays queued for the outbox retry");
@@ -1272,16 +1264,7 @@ impl Actor {
         let _ = self.persist.outbox_sent(id).await;
         let references: Vec<u8> = done.iter().map(|(_, mr)| *mr).collect();
         self.set_status(|s| s.sent += 1);
-        self.emit(Event::SmsSent(SmsSent {
-            modem: self.cfg.name.clone(),
-            id,
-            to: to.to_owned(),
-            text: text.to_owned(),
-            parts: total,
-            state: "sent".into(),
-            references: references.clone(),
-            error: None,
-        }));
+        self.emit(self.sent_event(id, to, text, total, references.clone(), None));
         Ok(SendResult {
             id,
             parts: total,
@@ -1291,6 +1274,28 @@ impl Actor {
 
     /// Send what the outbox still holds: after a restart (a crash mid-message included),
     /// after a reconnect, and every `outbox_retry_interval`.
+    /// The `sms_sent` event: `sent`, or `failed` with the error.
+    fn sent_event(
+        &self,
+        id: i64,
+        to: &str,
+        text: &str,
+        parts: u16,
+        references: Vec<u8>,
+        error: Option<String>,
+    ) -> Event {
+        Event::SmsSent(SmsSent {
+            modem: self.cfg.name.clone(),
+            id,
+            to: to.to_owned(),
+            text: text.to_owned(),
+            parts,
+            state: if error.is_some() { "failed" } else { "sent" }.into(),
+            references,
+            error,
+        })
+    }
+
     async fn resume_outbox(&mut self) {
         if self.conn.is_none() {
             return;

@@ -37,6 +37,13 @@ fn message_event(store: &Store, id: i64) -> Result<Option<SmsReceived>, store::S
     Ok(store.message(id)?.and_then(|m| m.to_sms_received()))
 }
 
+/// A message that is now whole in the archive, as the event to emit.
+fn completed(store: &Store, id: i64) -> Result<SaveOutcome, store::StoreError> {
+    Ok(message_event(store, id)?
+        .map(SaveOutcome::Complete)
+        .unwrap_or(SaveOutcome::Duplicate))
+}
+
 #[async_trait]
 impl Persist for StorePersist {
     async fn save_received(&self, part: ReceivedPart) -> Result<SaveOutcome, PersistError> {
@@ -46,42 +53,38 @@ impl Persist for StorePersist {
             match part.concat {
                 None => {
                     let r = store.archive_single(&store::NewSms {
-                        modem: part.modem.clone(),
-                        number: part.from.clone(),
-                        text: part.text.clone(),
+                        modem: part.modem,
+                        number: part.from,
+                        text: part.text,
                         encoding: part.encoding,
                         class: part.class,
-                        smsc: part.smsc.clone(),
+                        smsc: part.smsc,
                         scts: part.timestamp,
                         received_at: now,
-                        pdu: part.pdu.clone(),
+                        pdu: part.pdu,
                     })?;
                     match r {
-                        store::Archived::New(id) => Ok(message_event(&store, id)?
-                            .map(SaveOutcome::Complete)
-                            .unwrap_or(SaveOutcome::Duplicate)),
+                        store::Archived::New(id) => completed(&store, id),
                         store::Archived::Duplicate(_) => Ok(SaveOutcome::Duplicate),
                     }
                 }
                 Some(c) => {
                     let r = store.save_fragment(&store::NewFragment {
-                        modem: part.modem.clone(),
-                        number: part.from.clone(),
+                        modem: part.modem,
+                        number: part.from,
                         reference: c.reference,
                         total: c.total,
                         seq: c.seq,
-                        text: part.text.clone(),
+                        text: part.text,
                         encoding: part.encoding,
                         class: part.class,
-                        smsc: part.smsc.clone(),
+                        smsc: part.smsc,
                         scts: part.timestamp,
                         received_at: now,
-                        pdu: part.pdu.clone(),
+                        pdu: part.pdu,
                     })?;
                     match r {
-                        store::FragmentOutcome::Complete { id } => Ok(message_event(&store, id)?
-                            .map(SaveOutcome::Complete)
-                            .unwrap_or(SaveOutcome::Duplicate)),
+                        store::FragmentOutcome::Complete { id } => completed(&store, id),
                         store::FragmentOutcome::Stored { have, total } => {
                             Ok(SaveOutcome::Partial { have, total })
                         }
